@@ -1,0 +1,1 @@
+"""The pytest harness: plugin (options, gathering, outcomes, exit codes) and check binding."""

@@ -1,0 +1,79 @@
+"""Evaluate one Subject into one Record (pure over facts, plus remediation when asked)."""
+
+from __future__ import annotations
+
+import time
+import traceback
+
+from ..checks.result import Outcome, Result
+from .records import Record
+from .session import RunState, Subject
+
+
+def evaluate_subject(state: RunState, subj: Subject) -> tuple[Record, str]:
+    """Returns the record and the message to show. Never raises for check problems."""
+    spec, st, rail = subj.check, subj.node, subj.rail
+    t0 = time.monotonic()
+
+    def rec(result: Result, outcome: str | None = None, remediation: dict | None = None) -> Record:
+        return Record(node=st.name, check=spec.id, title=spec.title, area=spec.area,
+                      rail=rail.name if rail else None, netdev=rail.netdev if rail else None,
+                      outcome=outcome or result.outcome.value, summary=result.summary,
+                      expected=result.expected, found=result.found, fix=result.fix,
+                      remediation=remediation, test_id=f"{spec.test_name}[{subj.id}]",
+                      seconds=time.monotonic() - t0, evidence=_jsonable(result.evidence))
+
+    if st.error:
+        r = Result(Outcome.ERROR, f"node not checked: {st.error}",
+                   fix="check that the node is reachable (target " + st.spec.target.url + ") and re-run")
+        return rec(r), r.message(st.name, None, None, spec.id)
+    reason = spec.not_applicable(st.profile)
+    if reason:
+        r = Result(Outcome.SKIP, reason)
+        return rec(r), reason
+    if rail is not None and not rail.found:
+        r = Result(Outcome.SKIP, f"{rail.name}: NIC not found ({rail.problem}); see net.rail_count")
+        return rec(r), r.summary
+    try:
+        result = spec.fn(st.ctx, rail) if spec.scope == "rail" else spec.fn(st.ctx)
+        if not isinstance(result, Result):
+            raise TypeError(f"check returned {type(result).__name__}, not Result")
+    except Exception as exc:
+        tb = traceback.format_exc(limit=3)
+        r = Result(Outcome.ERROR, f"internal error in check {spec.id}: {type(exc).__name__}: {exc}",
+                   evidence={"traceback": tb})
+        return rec(r), r.message(st.name, rail.name if rail else None, rail.netdev if rail else None, spec.id)
+    if result.outcome == Outcome.FAIL and spec.severity == "warn":
+        result.outcome = Outcome.WARN
+    remediation = None
+    if result.outcome == Outcome.FAIL and state.opts.remediate in ("plan", "apply"):
+        from ..remediation.engine import remediate
+
+        result, remediation = remediate(state, subj, result)
+    record = rec(result, remediation=remediation)
+    waiver = state.waiver_for(record) if hasattr(state, "waiver_for") else None
+    if waiver is not None and record.outcome in ("fail", "warn"):
+        record.waiver = waiver
+        record.outcome = "waived" if waiver.get("active") else record.outcome
+    msg = result.message(st.name, rail.name if rail else None, rail.netdev if rail else None, spec.id)
+    if remediation:
+        msg += f"\n  remediation: {remediation.get('status')}"
+        for line in remediation.get("actions", []):
+            msg += f"\n    {line}"
+        if remediation.get("reason"):
+            msg += f"\n    ({remediation['reason']})"
+    if record.waiver:
+        w = record.waiver
+        msg += (f"\n  waiver: {'active' if w.get('active') else 'EXPIRED'} until {w.get('expires')} "
+                f"(owner {w.get('owner')}: {w.get('reason')})")
+    return record, msg
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (str, int, float, bool)) or obj is None:
+        return obj
+    return str(obj)

@@ -1,0 +1,165 @@
+"""The pytest plugin: options, fact gathering, parametrisation, outcomes, reports, exit codes.
+
+Loaded by the repository's top-level conftest.py. It only acts on test functions made by
+``rdma_preflight.harness.binding.bind`` (the files under ``checks/``); the project's own
+tests are untouched.
+
+Exit codes: 0 all passed (warnings allowed), 1 a check failed, 2 usage or profile error,
+3 a node was unreachable or unreadable and nothing failed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+
+import pytest
+
+from .evaluate import evaluate_subject
+from .session import Options, RunState, UsageError
+
+STATE_KEY = pytest.StashKey[RunState]()
+EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+
+
+def pytest_addoption(parser):
+    g = parser.getgroup("rdma-preflight", "rdma-preflight node checks")
+    g.addoption("--profile", help="profile YAML (the expected design)")
+    g.addoption("--nodes", action="append", default=[],
+                help="node target(s): local, ssh://[user@]host[:port], paramiko://..., "
+                     "ansible://PATTERN?inventory=FILE, kube://NODE, netns://NAME, snapshot://PATH; "
+                     "repeatable, comma lists")
+    g.addoption("--nodes-file", help="YAML nodes file (per-node or per-glob profiles)")
+    g.addoption("--remediate", choices=["off", "plan", "apply"], default="off",
+                help="off (default): report only; plan: print the fix actions; apply: journal, fix, re-check")
+    g.addoption("--report-dir", help="write JSON, JUnit (one testsuite per node) and summary reports here")
+    g.addoption("--check", dest="rpf_select", action="append", default=[],
+                help="run only these check ids (globs, e.g. net.* or rdma.netns_mode)")
+    g.addoption("--skip-check", dest="rpf_deselect", action="append", default=[],
+                help="deselect these check ids (globs)")
+    # --ssh-config and --ssh-identity-file come from pytest-testinfra's plugin (same meaning).
+    g.addoption("--concurrency", type=int, default=16, help="nodes collected at once (default 16)")
+    g.addoption("--collect-timeout", type=float, default=60.0, help="seconds per node for collection")
+    g.addoption("--connect-timeout", type=float, default=10.0, help="seconds to connect to a node")
+    g.addoption("--kubeconfig", help="kubeconfig for kube:// targets")
+    g.addoption("--waivers", help="waiver file (YAML): accepted failures with owner, reason, expiry")
+    g.addoption("--baseline", help="previous results.json: report what changed")
+    g.addoption("--yes", action="store_true", default=False, help="confirm --remediate apply on many nodes")
+    g.addoption("--journal-dir", help="where remediation journals go (default: <report-dir>/journal)")
+    g.addoption("--acceptance", action="store_true", default=False, help="write an acceptance record per node")
+
+
+def _options(config) -> Options:
+    g = config.getoption
+    return Options(profile=g("profile"), nodes=list(g("nodes") or []), nodes_file=g("nodes_file"),
+                   remediate=g("remediate"), report_dir=g("report_dir"), select=list(g("rpf_select") or []),
+                   deselect=list(g("rpf_deselect") or []), ssh_config=g("ssh_config", None),
+                   ssh_identity=g("ssh_identity_file", None), concurrency=max(1, g("concurrency")),
+                   collect_timeout=g("collect_timeout"), connect_timeout=g("connect_timeout"),
+                   kubeconfig=g("kubeconfig"), waivers=g("waivers"), baseline=g("baseline"),
+                   yes=g("yes"), journal_dir=g("journal_dir"), acceptance=g("acceptance"))
+
+
+@contextlib.contextmanager
+def _uncaptured(config):
+    capman = config.pluginmanager.getplugin("capturemanager")
+    if capman is None:
+        yield
+        return
+    with capman.global_and_fixture_disabled():
+        yield
+
+
+def get_state(config) -> RunState:
+    if STATE_KEY not in config.stash:
+        state = RunState(_options(config))
+        with _uncaptured(config):
+            try:
+                state.resolve_nodes()
+                from .waivers import attach_waivers
+                attach_waivers(state)
+                if state.used_example:
+                    sys.stderr.write("rdma-preflight: no --nodes given: running the bundled example fleet "
+                                     "(examples/fleet.yaml, recorded snapshots); use --nodes local to check "
+                                     "this machine\n")
+                state.gather()
+            except UsageError as exc:
+                sys.stderr.write(f"rdma-preflight: error: {exc}\n")
+                pytest.exit(str(exc).splitlines()[0] if str(exc) else "usage error", returncode=EXIT_USAGE)
+        config.stash[STATE_KEY] = state
+    return config.stash[STATE_KEY]
+
+
+def pytest_generate_tests(metafunc):
+    check_id = getattr(metafunc.function, "_rpf_check", None)
+    if check_id is None:
+        return
+    state = get_state(metafunc.config)
+    spec = state.registry[check_id]
+    subjects = state.subjects(spec)
+    metafunc.parametrize("rpf_result", subjects, ids=[s.id for s in subjects], indirect=True)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    if STATE_KEY not in config.stash:
+        return
+    state = config.stash[STATE_KEY]
+    keep, drop = [], []
+    for item in items:
+        cid = getattr(getattr(item, "function", None), "_rpf_check", None)
+        (keep if cid is None or state.selected(cid) else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+@pytest.fixture
+def rpf_result(request):
+    """Evaluate the check for this item during setup (errors here are JUnit <error>)."""
+    state = request.config.stash[STATE_KEY]
+    record, message = evaluate_subject(state, request.param)
+    state.store.add(record)
+    if record.outcome == "error":
+        pytest.fail(message, pytrace=False)
+    if record.outcome == "skip":
+        pytest.skip(message)
+    return record.outcome, message
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if STATE_KEY not in config.stash:
+        return
+    from ..reports.terminal import summary_lines
+
+    state = config.stash[STATE_KEY]
+    for line in summary_lines(state):
+        terminalreporter.write_line(line)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session, exitstatus):
+    config = session.config
+    if STATE_KEY not in config.stash:
+        return
+    state = config.stash[STATE_KEY]
+    import time
+
+    state.finished = time.time()
+    state.interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
+    if state.opts.report_dir:
+        from ..reports.writer import write_reports
+
+        paths = write_reports(state, state.opts.report_dir)
+        state.notes.append("reports: " + ", ".join(str(p) for p in paths))
+    if exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED):
+        session.exitstatus = exit_code(state)
+
+
+def exit_code(state: RunState) -> int:
+    outcomes = {r.outcome for r in state.store.records}
+    if "fail" in outcomes:
+        return EXIT_FAIL
+    if "error" in outcomes or any(st.error for st in state.nodes.values()):
+        return EXIT_UNREACHABLE
+    return EXIT_OK

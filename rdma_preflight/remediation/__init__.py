@@ -1,0 +1,1 @@
+"""Remediation: planned actions, a journal of prior state, apply, re-check, rollback."""

@@ -1,0 +1,1 @@
+"""Reports: JSON results (versioned schema), JUnit XML (one testsuite per node), terminal summary."""

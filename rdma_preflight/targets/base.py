@@ -1,0 +1,76 @@
+"""The one interface every transport implements: run an argv on the node.
+
+A target never builds shell strings from names: it receives argv lists. The collector is
+sent as a fixed script text plus a random nonce argument, in ONE execution per node.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+NODE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$")
+
+
+class TargetError(Exception):
+    """The node could not be reached or the command could not be run (not a check failure)."""
+
+    def __init__(self, node: str, reason: str):
+        self.node = node
+        self.reason = reason
+        super().__init__(f"{node}: {reason}")
+
+
+@dataclass
+class CommandResult:
+    argv: list[str]
+    rc: int
+    stdout: bytes
+    stderr: bytes = b""
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.rc == 0
+
+
+@dataclass
+class Target(ABC):
+    """How to reach one node. ``round_trips`` counts executions on the node."""
+
+    node: str
+    url: str
+    round_trips: int = field(default=0, init=False)
+
+    @abstractmethod
+    def _run(self, argv: list[str], stdin: bytes | None, timeout: float) -> CommandResult:
+        """Execute argv on the node once."""
+
+    def run(self, argv: list[str], stdin: bytes | None = None, timeout: float = 60.0) -> CommandResult:
+        if not argv or not all(isinstance(a, str) for a in argv):
+            raise TypeError("argv must be a non-empty list of str")
+        t0 = time.monotonic()
+        self.round_trips += 1
+        res = self._run(list(argv), stdin, timeout)
+        res.seconds = time.monotonic() - t0
+        return res
+
+    def netlink_namespace(self) -> str | None:
+        """For live local/netns targets: the netns to read with pyroute2 ("" = this one).
+
+        Remote targets return None and the collector's ``ip -j`` output is used instead.
+        """
+        return None
+
+    @property
+    def offline(self) -> bool:
+        """True for snapshot replays: nothing can be executed or changed."""
+        return False
+
+    def close(self) -> None:  # pragma: no cover - default no-op
+        return None
+
+    def describe(self) -> str:
+        return self.url
