@@ -37,5 +37,26 @@ def build_facts(snap: Snapshot, netlink_ns: str | None = None, target: str = "")
     devs = netdev_mod.from_snapshot(snap)
     rdma = rdma_mod.from_snapshot(snap, devs)
     system = system_mod.from_snapshot(snap)
-    return NodeFacts(node=snap.node, snapshot=snap, net=net, netdevs=devs, rdma=rdma,
-                     system=system, target=target, notes=notes)
+    facts = NodeFacts(node=snap.node, snapshot=snap, net=net, netdevs=devs, rdma=rdma,
+                      system=system, target=target, notes=notes)
+    for area in OPTIONAL_AREAS:
+        mod = _area_module(area)
+        if mod is not None:
+            setattr(facts, area, mod.from_snapshot(snap, facts))
+    return facts
+
+
+OPTIONAL_AREAS = ("qos", "pcie", "gpu")
+
+
+def _area_module(area: str):
+    """Area fact builders live in facts/<area>.py with ``from_snapshot(snap, facts)``."""
+    import importlib
+
+    name = f"{__package__}.{area}"
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name != name:
+            raise
+        return None

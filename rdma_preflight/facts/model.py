@@ -19,6 +19,9 @@ class NodeFacts:
     netdevs: dict[str, NetDevice]
     rdma: RdmaFacts
     system: SystemFacts
+    qos: object | None = None               # facts/qos.py QosFacts (RoCE lossless settings)
+    pcie: object | None = None              # facts/pcie.py PcieFacts (tree, ACS)
+    gpu: object | None = None               # facts/gpu.py GpuFacts (GPUs, topology, modules)
     target: str = ""                        # how the node was reached (url)
     round_trips: int = 0
     collect_seconds: float = 0.0

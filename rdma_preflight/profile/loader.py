@@ -2,7 +2,8 @@
 
 Merging (documented in the README): mappings merge key by key, the later layer wins;
 scalars and lists from the later layer replace the earlier ones as a whole, except the
-top-level ``nodes:`` override list, which is concatenated (earlier layers first).
+top-level ``nodes:`` override list, which is concatenated (earlier layers first). A rail's
+``nic:`` selector is replaced as a whole (so a layer can switch from position to netdev).
 ``extends`` paths are relative to the file that names them. Every problem is reported as
 ``file:line: field: found X; allowed Y`` — never a traceback.
 """
@@ -113,6 +114,12 @@ def _merge(base: Any, over: Any, bo: dict, oo: dict, loc: Loc, origins: dict) ->
         for k, v in over.items():
             sub = loc + (k,)
             if k in base:
+                if len(loc) == 2 and loc[0] == "rails" and k == "nic":
+                    out[k] = v          # a rail's NIC selector is replaced as a whole
+                    _copy_origins(oo, sub, origins, drop_first=True)
+                    if sub in oo:
+                        origins[sub] = oo[sub]
+                    continue
                 if loc == () and k == "nodes" and isinstance(base[k], list) and isinstance(v, list):
                     out[k] = list(base[k]) + list(v)
                     n = len(base[k])

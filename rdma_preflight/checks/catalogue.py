@@ -1,0 +1,24 @@
+"""The check catalogue, generated from the registry (``rdma-preflight checks``)."""
+
+from __future__ import annotations
+
+from .registry import load_all
+
+
+def catalogue() -> list[dict]:
+    reg = load_all()
+    out = []
+    for spec in sorted(reg.values(), key=lambda s: (("net", "rdma", "ib", "qos", "gpu", "pcie", "k8s", "bw").index(s.area), s.id)):
+        out.append({"id": spec.id, "title": spec.title, "area": spec.area, "scope": spec.scope,
+                    "designs": spec.designs, "remediation": spec.remediation or "none",
+                    "severity": spec.severity, "test": spec.test_name,
+                    "description": " ".join(spec.doc.split())})
+    return out
+
+
+def markdown_table(cat: list[dict] | None = None) -> str:
+    cat = cat if cat is not None else catalogue()
+    lines = ["| id | title | scope | designs | severity | remediation |", "|---|---|---|---|---|---|"]
+    for c in cat:
+        lines.append(f"| `{c['id']}` | {c['title']} | {c['scope']} | {c['designs']} | {c['severity']} | {c['remediation']} |")
+    return "\n".join(lines)
