@@ -193,10 +193,18 @@ def _human(err: dict) -> str:
     return msg
 
 
+_AT_RE = __import__("re").compile(r"@([A-Za-z0-9_.-]+)@ ")
+
+
 def format_validation(exc: ValidationError, origins: dict, default_file: str) -> list[str]:
     lines = []
     for err in exc.errors():
         loc = tuple(p for p in err.get("loc", ()) if p not in ("function-after", "function-before"))
+        msg = err.get("msg", "")
+        m = _AT_RE.search(msg)
+        if m:
+            loc = loc + tuple(int(x) if x.isdigit() else x for x in m.group(1).split("."))
+            err = dict(err, msg=msg[:m.start()] + msg[m.end():], input=None, type="value_error")
         probe = loc
         where = None
         while True:
@@ -206,9 +214,11 @@ def format_validation(exc: ValidationError, origins: dict, default_file: str) ->
             if not probe:
                 break
             probe = probe[:-1]
-        fname, line = where or (default_file, 0)
+        fname, line = where or (default_file, 1)
+        line = line or 1
         found = err.get("input")
-        found_s = "" if err.get("type") in ("missing",) or isinstance(found, dict) else f" found {found!r};"
+        found_s = ("" if err.get("type") in ("missing",) or isinstance(found, dict) or found is None
+                   else f" found {found!r};")
         field_name = _dotted(loc) or "(profile)"
         lines.append(f"{fname}:{line}: {field_name}:{found_s} {_human(err)}")
     return lines

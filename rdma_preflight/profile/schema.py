@@ -24,6 +24,12 @@ def valid_ifname(name: str) -> str:
     return name
 
 
+def at(path: str, msg: str) -> ValueError:
+    """A cross-field error that names the field it is about (relative to the model), so the
+    loader can point at that field's line: ``@rails.rail1.address@ message``."""
+    return ValueError(f"@{path}@ {msg}")
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -130,13 +136,13 @@ class LosslessSpec(Strict):
     @model_validator(mode="after")
     def _units(self) -> "LosslessSpec":
         if self.rdma_dscp // 8 != self.rdma_priority:
-            raise ValueError(f"rdma_dscp {self.rdma_dscp} maps to priority {self.rdma_dscp // 8}, "
+            raise at("rdma_dscp", f"rdma_dscp {self.rdma_dscp} maps to priority {self.rdma_dscp // 8}, "
                              f"not rdma_priority {self.rdma_priority} (priority p carries DSCP 8p..8p+7)")
         if self.roce_tos >> 2 != self.rdma_dscp:
-            raise ValueError(f"roce_tos {self.roce_tos} is DSCP {self.roce_tos >> 2}, not rdma_dscp "
+            raise at("roce_tos", f"roce_tos {self.roce_tos} is DSCP {self.roce_tos >> 2}, not rdma_dscp "
                              f"{self.rdma_dscp} (ToS = DSCP x 4, e.g. 160 for DSCP 40)")
         if self.cnp_priority == self.rdma_priority:
-            raise ValueError("cnp_priority must differ from rdma_priority")
+            raise at("cnp_priority", "cnp_priority must differ from rdma_priority")
         return self
 
 
@@ -217,31 +223,31 @@ class Profile(Strict):
         if self.rdma.netns_mode is None:
             object.__setattr__(self, "rdma", self.rdma.model_copy(update={"netns_mode": want}))
         elif self.rdma.netns_mode != want:
-            raise ValueError(f"rdma.netns_mode {self.rdma.netns_mode!r} contradicts design.scheme "
+            raise at("rdma.netns_mode", f"rdma.netns_mode {self.rdma.netns_mode!r} contradicts design.scheme "
                              f"{d.scheme!r}, which needs {want!r}")
         if d.fabric == "infiniband" and d.scheme == "macvlan":
-            raise ValueError("shared RDMA with Macvlan is RoCE only: use scheme sriov for InfiniBand")
+            raise at("design.scheme", "shared RDMA with Macvlan is RoCE only: use scheme sriov for InfiniBand")
         if d.fabric == "infiniband" and self.lossless.enabled:
-            raise ValueError("lossless (PFC/ECN) applies to RoCE only; set lossless.enabled: false for InfiniBand")
+            raise at("lossless.enabled", "lossless (PFC/ECN) applies to RoCE only; set lossless.enabled: false for InfiniBand")
         for name, r in self.rails.items():
             if d.fabric == "roce" and d.addressing == "shared-subnet":
                 if r.subnet is None or r.gateway is None:
-                    raise ValueError(f"rail {name}: the shared-subnet design needs subnet and gateway")
+                    raise at(f"rails.{name}", f"rail {name}: the shared-subnet design needs subnet and gateway")
             if d.addressing == "per-node-subnet":
                 if r.pool is None or r.slice_prefix is None:
-                    raise ValueError(f"rail {name}: the per-node-subnet design needs pool and slice_prefix")
+                    raise at(f"rails.{name}", f"rail {name}: the per-node-subnet design needs pool and slice_prefix")
                 if r.slice_prefix <= r.pool.prefixlen:
-                    raise ValueError(f"rail {name}: slice_prefix /{r.slice_prefix} must be longer than pool {r.pool}")
+                    raise at(f"rails.{name}.slice_prefix", f"rail {name}: slice_prefix /{r.slice_prefix} must be longer than pool {r.pool}")
             if r.gateway is not None and r.subnet is not None and r.gateway not in r.subnet:
-                raise ValueError(f"rail {name}: gateway {r.gateway} is outside subnet {r.subnet}")
+                raise at(f"rails.{name}.gateway", f"rail {name}: gateway {r.gateway} is outside subnet {r.subnet}")
             if r.address is not None:
                 net = r.subnet or r.pool
                 if net is not None and r.address.ip not in net:
-                    raise ValueError(f"rail {name}: address {r.address} is outside {net}")
+                    raise at(f"rails.{name}.address", f"rail {name}: address {r.address} is outside {net}")
         if d.addressing == "per-node-subnet" and self.rdma.cidr is None:
-            raise ValueError("the per-node-subnet design needs rdma.cidr (the RDMA subnet route on rail 1)")
+            raise at("rdma", "the per-node-subnet design needs rdma.cidr (the RDMA subnet route on rail 1)")
         if d.fabric == "roce" and self.network.rdma_rule and self.rdma.cidr is None:
-            raise ValueError("rdma.cidr is needed for the 'not to <RDMA CIDR> lookup main' rule "
+            raise at("rdma", "rdma.cidr is needed for the 'not to <RDMA CIDR> lookup main' rule "
                              "(or set network.rdma_rule: false)")
         if self.expected_rails is None:
             object.__setattr__(self, "expected_rails", len(self.rails))
