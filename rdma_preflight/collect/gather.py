@@ -79,11 +79,20 @@ def gather_all(targets: Iterable[Target], concurrency: int = 16, timeout: float 
     out: dict[str, Gathered] = {}
     if not targets:
         return out
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(targets)))) as pool:
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(targets))))
+    try:
         futs = {pool.submit(gather_node, t, timeout, options): t for t in targets}
         for i, fut in enumerate(concurrent.futures.as_completed(futs), start=1):
             g = fut.result()
             out[g.node] = g
             if on_done:
                 on_done(g, i, len(targets))
+    except BaseException:
+        # Ctrl-C / SIGTERM: stop queued nodes, kill running collectors, don't wait for them
+        pool.shutdown(wait=False, cancel_futures=True)
+        from ..targets.local import kill_all_children
+
+        kill_all_children()
+        raise
+    pool.shutdown(wait=True)
     return {t.node: out[t.node] for t in targets}

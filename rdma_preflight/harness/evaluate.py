@@ -10,8 +10,28 @@ from .records import Record
 from .session import RunState, Subject
 
 
-def evaluate_subject(state: RunState, subj: Subject) -> tuple[Record, str]:
-    """Returns the record and the message to show. Never raises for check problems."""
+ORDER = ("error", "fail", "warn", "remediated", "waived", "pass", "skip")
+
+
+def evaluate_subject(state: RunState, subj: Subject) -> tuple[list[Record], str, str]:
+    """Evaluate one pytest item: one record, or one per rail when a rail check runs at node
+    granularity (large fleets). Returns (records, item outcome, message). Never raises."""
+    spec, st = subj.check, subj.node
+    if spec.scope == "rail" and subj.rail is None and st.ctx is not None and not st.error:
+        pairs = [evaluate_one(state, Subject(spec, st, r)) for r in st.ctx.rails]
+        if not pairs:
+            rec, msg = evaluate_one(state, subj)
+            return [rec], rec.outcome, msg
+        records = [p[0] for p in pairs]
+        outcome = min((r.outcome for r in records), key=ORDER.index)
+        shown = [m for r, m in pairs if r.outcome == outcome] if outcome != "pass" else []
+        return records, outcome, "\n".join(shown)
+    rec, msg = evaluate_one(state, subj)
+    return [rec], rec.outcome, msg
+
+
+def evaluate_one(state: RunState, subj: Subject) -> tuple[Record, str]:
+    """One (node, check, rail) into one Record and the message to show."""
     spec, st, rail = subj.check, subj.node, subj.rail
     t0 = time.monotonic()
 

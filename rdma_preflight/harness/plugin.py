@@ -48,6 +48,9 @@ def pytest_addoption(parser):
     g.addoption("--yes", action="store_true", default=False, help="confirm --remediate apply on many nodes")
     g.addoption("--journal-dir", help="where remediation journals go (default: <report-dir>/journal)")
     g.addoption("--acceptance", action="store_true", default=False, help="write an acceptance record per node")
+    g.addoption("--granularity", choices=["auto", "rail", "node"], default="auto",
+                help="rail: one test item per rail; node: one item per check and node with the rails "
+                     "inside (large fleets); auto: node above 64 nodes")
 
 
 def _options(config) -> Options:
@@ -58,7 +61,8 @@ def _options(config) -> Options:
                    ssh_identity=g("ssh_identity_file", None), concurrency=max(1, g("concurrency")),
                    collect_timeout=g("collect_timeout"), connect_timeout=g("connect_timeout"),
                    kubeconfig=g("kubeconfig"), waivers=g("waivers"), baseline=g("baseline"),
-                   yes=g("yes"), journal_dir=g("journal_dir"), acceptance=g("acceptance"))
+                   yes=g("yes"), journal_dir=g("journal_dir"), acceptance=g("acceptance"),
+                   granularity=g("granularity"))
 
 
 @contextlib.contextmanager
@@ -74,6 +78,10 @@ def _uncaptured(config):
 def get_state(config) -> RunState:
     if STATE_KEY not in config.stash:
         state = RunState(_options(config))
+        config.stash[STATE_KEY] = state       # stashed first: an interrupt still gets its report
+        _install_sigterm()
+        if state.opts.report_dir:
+            _stream_reports(state)
         with _uncaptured(config):
             try:
                 state.resolve_nodes()
@@ -85,10 +93,48 @@ def get_state(config) -> RunState:
                                      "this machine\n")
                 state.gather()
             except UsageError as exc:
+                state.usage_error = str(exc)
                 sys.stderr.write(f"rdma-preflight: error: {exc}\n")
                 pytest.exit(str(exc).splitlines()[0] if str(exc) else "usage error", returncode=EXIT_USAGE)
-        config.stash[STATE_KEY] = state
     return config.stash[STATE_KEY]
+
+
+def _install_sigterm() -> None:
+    """SIGTERM (a CI job cancelled, a pod evicted) behaves like Ctrl-C: children are killed
+    and a valid report marked partial is written."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    try:
+        signal.signal(signal.SIGTERM, handler)
+    except (ValueError, OSError):
+        pass
+
+
+def _stream_reports(state: RunState, every: float = 2.0) -> None:
+    """Keep a valid results.json (marked partial) on disk while the run goes on."""
+    import time
+    from pathlib import Path
+
+    from ..reports import results_json
+
+    d = Path(state.opts.report_dir)
+    last = [0.0]
+
+    def listener(_record) -> None:
+        now = time.monotonic()
+        if now - last[0] >= every:
+            last[0] = now
+            d.mkdir(parents=True, exist_ok=True)
+            results_json.write(state, d / "results.json", partial=True)
+
+    state.store.listeners.append(listener)
 
 
 def pytest_generate_tests(metafunc):
@@ -118,13 +164,14 @@ def pytest_collection_modifyitems(session, config, items):
 def rpf_result(request):
     """Evaluate the check for this item during setup (errors here are JUnit <error>)."""
     state = request.config.stash[STATE_KEY]
-    record, message = evaluate_subject(state, request.param)
-    state.store.add(record)
-    if record.outcome == "error":
+    records, outcome, message = evaluate_subject(state, request.param)
+    for record in records:
+        state.store.add(record)
+    if outcome == "error":
         pytest.fail(message, pytrace=False)
-    if record.outcome == "skip":
+    if outcome == "skip":
         pytest.skip(message)
-    return record.outcome, message
+    return outcome, message
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
@@ -147,11 +194,13 @@ def pytest_sessionfinish(session, exitstatus):
 
     state.finished = time.time()
     state.interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
-    if state.opts.report_dir:
+    if state.opts.report_dir and not getattr(state, "usage_error", None):
         from ..reports.writer import write_reports
 
         paths = write_reports(state, state.opts.report_dir)
         state.notes.append("reports: " + ", ".join(str(p) for p in paths))
+    if getattr(state, "usage_error", None):
+        return
     if exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED):
         session.exitstatus = exit_code(state)
 

@@ -49,6 +49,10 @@ class Options:
     yes: bool = False
     journal_dir: str | None = None
     acceptance: bool = False
+    granularity: str = "auto"        # rail: one pytest item per rail; node: rails inside one item
+
+
+AUTO_NODE_GRANULARITY = 64           # above this many nodes, auto means node granularity
 
 
 @dataclass
@@ -97,6 +101,7 @@ class RunState:
         self._profiles: dict[str, LoadedProfile] = {}
         self.notes: list[str] = []
         self.interrupted = False
+        self.usage_error: str | None = None
 
     # -- nodes and profiles -------------------------------------------------------------
     def resolve_nodes(self) -> None:
@@ -173,11 +178,19 @@ class RunState:
         else:
             st.ctx = node_context(st.name, st.profile, g.facts)
 
+    @property
+    def granularity(self) -> str:
+        g = self.opts.granularity
+        if g == "auto":
+            return "node" if len(self.nodes) > AUTO_NODE_GRANULARITY else "rail"
+        return g
+
     def subjects(self, check: CheckSpec) -> list[Subject]:
         self.gather()
         out = []
+        per_node = self.granularity == "node"
         for st in self.nodes.values():
-            if check.scope == "node" or st.ctx is None:
+            if check.scope == "node" or st.ctx is None or per_node:
                 out.append(Subject(check, st))
             else:
                 out.extend(Subject(check, st, r) for r in st.ctx.rails)

@@ -6,11 +6,23 @@ import os
 import re
 import signal
 import subprocess
+import threading
 from dataclasses import dataclass
 
 from .base import CommandResult, Target, TargetError
 
 NETNS_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_LIVE: set[subprocess.Popen] = set()
+_LIVE_LOCK = threading.Lock()
+
+
+def kill_all_children() -> int:
+    """Kill every process group this run started (Ctrl-C / SIGTERM): returns how many."""
+    with _LIVE_LOCK:
+        procs = list(_LIVE)
+    for p in procs:
+        _kill_group(p, wait=False)
+    return len(procs)
 
 
 def run_subprocess(node: str, argv: list[str], stdin: bytes | None, timeout: float) -> CommandResult:
@@ -22,6 +34,8 @@ def run_subprocess(node: str, argv: list[str], stdin: bytes | None, timeout: flo
         raise TargetError(node, f"{argv[0]} not found on this machine") from None
     except OSError as exc:
         raise TargetError(node, f"cannot start {argv[0]}: {exc.strerror}") from None
+    with _LIVE_LOCK:
+        _LIVE.add(proc)
     try:
         out, err = proc.communicate(stdin, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -30,14 +44,21 @@ def run_subprocess(node: str, argv: list[str], stdin: bytes | None, timeout: flo
     except BaseException:
         _kill_group(proc)
         raise
+    finally:
+        with _LIVE_LOCK:
+            _LIVE.discard(proc)
+    if proc.returncode is not None and proc.returncode < 0:
+        raise TargetError(node, f"{argv[0]} was killed by signal {-proc.returncode}")
     return CommandResult(argv=argv, rc=proc.returncode, stdout=out, stderr=err)
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
+def _kill_group(proc: subprocess.Popen, wait: bool = True) -> None:
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+    if not wait:
+        return
     try:
         proc.communicate(timeout=5)
     except (subprocess.TimeoutExpired, ValueError):
