@@ -30,11 +30,13 @@ def test_interrupt_during_collection_leaves_partial_report(tmp_path, lab, lab_no
          "--ssh-config", str(sshd_lab.ssh_config_path), "--collect-timeout", "300", "--profile", str(prof)],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     # wait until the ssh collector is running (it hangs in the ForceCommand)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120
     cfg = str(sshd_lab.ssh_config_path)
     while time.monotonic() < deadline and not _ssh_using(cfg):
         time.sleep(0.2)
-    assert _ssh_using(cfg), "collector never started"
+    if not _ssh_using(cfg):
+        proc.kill()
+        pytest.fail("collector never started: " + proc.communicate()[1].decode()[-1500:])
     os.kill(proc.pid, sig)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 2, (out + err)[-2000:]          # pytest's "interrupted"
@@ -46,7 +48,17 @@ def test_interrupt_during_collection_leaves_partial_report(tmp_path, lab, lab_no
 
 
 def _ssh_using(cfg: str) -> list[int]:
-    """ssh client processes started with this test's ssh_config (the collector's transport)."""
-    out = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout
-    return [int(line.split(None, 1)[0]) for line in out.splitlines()
-            if len(line.split(None, 1)) == 2 and line.split(None, 1)[1].startswith("ssh ") and cfg in line]
+    """ssh client processes started with this test's ssh_config (the collector's transport).
+    Read from /proc: the collector script makes the command line too long for ps."""
+    hits = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                argv = fh.read().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0] == b"ssh" and any(cfg.encode() == a for a in argv):
+            hits.append(int(entry))
+    return hits
