@@ -37,7 +37,7 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
     for n in args.nodes or []:
         pargs += ["--nodes", n]
     for opt in ("profile", "nodes_file", "waivers", "baseline", "kubeconfig", "journal_dir", "ssh_config",
-                "ssh_identity_file"):
+                "ssh_identity_file", "kube_namespace", "kube_image", "granularity"):
         v = getattr(args, opt, None)
         if v:
             pargs += ["--" + opt.replace("_", "-"), str(v)]
@@ -94,8 +94,10 @@ def cmd_collect(args: argparse.Namespace) -> int:
 
     def one(spec):
         try:
-            t = make_target(spec, args.ssh_config, args.ssh_identity_file, args.connect_timeout,
-                            {"kubeconfig": args.kubeconfig} if spec.target.scheme == "kube" else None)
+            kube = ({"kubeconfig": args.kubeconfig, "namespace": args.kube_namespace,
+                     **({"image": args.kube_image} if args.kube_image else {})}
+                    if spec.target.scheme == "kube" else None)
+            t = make_target(spec, args.ssh_config, args.ssh_identity_file, args.connect_timeout, kube)
             snap = collect_snapshot(t, args.collect_timeout, "mlxconfig" if args.mlxconfig else "")
             snap.node = spec.name
             d = snap.save(out / spec.name)
@@ -176,6 +178,29 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cleanup(args: argparse.Namespace) -> int:
+    """Delete leftover probe and bandwidth pods by label."""
+    from kubernetes import client, config
+
+    from .targets.kube import cleanup_probe_pods
+
+    cfg = client.Configuration()
+    try:
+        config.load_kube_config(config_file=args.kubeconfig, client_configuration=cfg)
+    except Exception as exc:
+        return _die(f"cannot load kubeconfig: {exc}")
+    api = client.ApiClient(cfg)
+    gone = cleanup_probe_pods(api, args.namespace)
+    try:
+        from .bandwidth.cleanup import cleanup as bw_cleanup
+
+        gone += list(bw_cleanup(api, args.namespace) or [])
+    except ImportError:
+        pass
+    print(f"rdma-preflight: deleted {len(gone)} pod(s) in {args.namespace}" + (": " + ", ".join(gone) if gone else ""))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rdma-preflight", description=__doc__.splitlines()[0])
     p.add_argument("--version", action="version", version=f"rdma-preflight {__version__}")
@@ -187,6 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--ssh-config", help="ssh_config for ssh:// targets")
         sp.add_argument("--ssh-identity-file", help="private key for ssh:// targets")
         sp.add_argument("--kubeconfig", help="kubeconfig for kube:// targets")
+        sp.add_argument("--kube-namespace", default="rdma-preflight")
+        sp.add_argument("--kube-image")
         sp.add_argument("--concurrency", type=int, default=16)
         sp.add_argument("--collect-timeout", type=float, default=60.0)
         sp.add_argument("--connect-timeout", type=float, default=10.0)
@@ -203,6 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--journal-dir")
     r.add_argument("--yes", action="store_true", help="confirm --remediate apply on more than 5 nodes")
     r.add_argument("--acceptance", action="store_true", help="write an acceptance record per node")
+    r.add_argument("--granularity", choices=["auto", "rail", "node"], default="auto")
 
     c = sub.add_parser("collect", help="collect one snapshot per node into a directory")
     common_nodes(c)
@@ -224,6 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
     rb.add_argument("journal")
     rb.add_argument("--ssh-config")
     rb.add_argument("--dry-run", action="store_true")
+    cl = sub.add_parser("cleanup", help="delete leftover rdma-preflight pods (probe, bandwidth) by label")
+    cl.add_argument("--kubeconfig")
+    cl.add_argument("--namespace", default="rdma-preflight")
     return p
 
 
@@ -249,6 +280,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_profile(args)
         if args.cmd == "rollback":
             return cmd_rollback(args)
+        if args.cmd == "cleanup":
+            return cmd_cleanup(args)
     except KeyboardInterrupt:
         sys.stderr.write("rdma-preflight: interrupted\n")
         return 130

@@ -12,7 +12,7 @@ from ..facts.model import NodeFacts
 from ..targets.base import Target, TargetError
 from ..targets.snapshot import SnapshotTarget
 from .snapshot import Snapshot
-from .stream import StreamError, collector_argv, decode_stream, new_nonce
+from .stream import StreamError, decode_stream, new_nonce
 
 DEFAULT_COLLECT_TIMEOUT = 60.0
 
@@ -33,7 +33,8 @@ def collect_snapshot(target: Target, timeout: float = DEFAULT_COLLECT_TIMEOUT, o
         snap = target.load()
         return snap
     nonce = new_nonce()
-    res = target.run(collector_argv(nonce, options), timeout=timeout)
+    argv, stdin = target.collector_command(nonce, options)
+    res = target.run(argv, stdin=stdin, timeout=timeout)
     if not res.stdout:
         err = res.stderr.decode(errors="replace").strip().splitlines()
         raise TargetError(target.node, f"collector printed nothing (exit {res.rc})"
@@ -90,9 +91,11 @@ def gather_all(targets: Iterable[Target], concurrency: int = 16, timeout: float 
     except BaseException:
         # Ctrl-C / SIGTERM: stop queued nodes, kill running collectors, don't wait for them
         pool.shutdown(wait=False, cancel_futures=True)
+        from ..targets.kube import delete_live_pods
         from ..targets.local import kill_all_children
 
         kill_all_children()
+        delete_live_pods()
         raise
     pool.shutdown(wait=True)
     return {t.node: out[t.node] for t in targets}

@@ -42,7 +42,9 @@ def pytest_addoption(parser):
     g.addoption("--concurrency", type=int, default=16, help="nodes collected at once (default 16)")
     g.addoption("--collect-timeout", type=float, default=60.0, help="seconds per node for collection")
     g.addoption("--connect-timeout", type=float, default=10.0, help="seconds to connect to a node")
-    g.addoption("--kubeconfig", help="kubeconfig for kube:// targets")
+    g.addoption("--kubeconfig", help="kubeconfig for kube:// targets and k8s.* checks")
+    g.addoption("--kube-namespace", default="rdma-preflight", help="namespace for probe pods (default rdma-preflight)")
+    g.addoption("--kube-image", default=None, help="probe pod image (needs sh and nsenter; default busybox)")
     g.addoption("--waivers", help="waiver file (YAML): accepted failures with owner, reason, expiry")
     g.addoption("--baseline", help="previous results.json: report what changed")
     g.addoption("--yes", action="store_true", default=False, help="confirm --remediate apply on many nodes")
@@ -62,7 +64,8 @@ def _options(config) -> Options:
                    collect_timeout=g("collect_timeout"), connect_timeout=g("connect_timeout"),
                    kubeconfig=g("kubeconfig"), waivers=g("waivers"), baseline=g("baseline"),
                    yes=g("yes"), journal_dir=g("journal_dir"), acceptance=g("acceptance"),
-                   granularity=g("granularity"))
+                   granularity=g("granularity"), kube_namespace=g("kube_namespace"),
+                   kube_image=g("kube_image"))
 
 
 @contextlib.contextmanager

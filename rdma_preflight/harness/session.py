@@ -49,6 +49,8 @@ class Options:
     yes: bool = False
     journal_dir: str | None = None
     acceptance: bool = False
+    kube_namespace: str = "rdma-preflight"
+    kube_image: str | None = None
     granularity: str = "auto"        # rail: one pytest item per rail; node: rails inside one item
 
 
@@ -149,8 +151,7 @@ class RunState:
         for st in self.nodes.values():
             try:
                 targets.append(make_target(st.spec, self.opts.ssh_config, self.opts.ssh_identity,
-                                           self.opts.connect_timeout,
-                                           {"kubeconfig": self.opts.kubeconfig} if st.spec.target.scheme == "kube" else None))
+                                           self.opts.connect_timeout, self.kube_options(st)))
             except (TargetError, NodesError) as exc:
                 st.error = str(exc)
         progress = Progress("collecting facts", len(targets), self.out)
@@ -167,7 +168,8 @@ class RunState:
 
     def refresh(self, st: NodeState) -> None:
         """Re-collect one node (after remediation) and rebuild its context."""
-        target = make_target(st.spec, self.opts.ssh_config, self.opts.ssh_identity, self.opts.connect_timeout)
+        target = make_target(st.spec, self.opts.ssh_config, self.opts.ssh_identity, self.opts.connect_timeout,
+                             self.kube_options(st))
         from ..collect.gather import gather_node
 
         g = gather_node(target, self.opts.collect_timeout)
@@ -184,6 +186,14 @@ class RunState:
         if g == "auto":
             return "node" if len(self.nodes) > AUTO_NODE_GRANULARITY else "rail"
         return g
+
+    def kube_options(self, st: NodeState) -> dict | None:
+        if st.spec.target.scheme != "kube":
+            return None
+        opts = {"kubeconfig": self.opts.kubeconfig, "namespace": self.opts.kube_namespace}
+        if self.opts.kube_image:
+            opts["image"] = self.opts.kube_image
+        return opts
 
     def subjects(self, check: CheckSpec) -> list[Subject]:
         self.gather()

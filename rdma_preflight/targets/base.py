@@ -57,6 +57,13 @@ class Target(ABC):
         res.seconds = time.monotonic() - t0
         return res
 
+    def collector_command(self, nonce: str, options: str = "") -> tuple[list[str], bytes | None]:
+        """How this transport runs the collector: by default the script travels as the
+        ``sh -c`` argument; transports with URL-length limits send it on stdin instead."""
+        from ..collect.stream import collector_argv
+
+        return collector_argv(nonce, options), None
+
     def netlink_namespace(self) -> str | None:
         """For live local/netns targets: the netns to read with pyroute2 ("" = this one).
 

@@ -209,6 +209,7 @@ class KubeDouble:
     # -- hooks ------------------------------------------------------------------
 
     exec_handler = _setting("exec_handler", "exec_handler(pod, argv) -> (rc, stdout, stderr) | None (None: run argv for real).")
+    exec_rewrite = _setting("exec_rewrite", "exec_rewrite(pod, argv) -> argv actually run for real (stdin still flows).")
     on_pod_network = _setting("on_pod_network", "on_pod_network(pod, netns) -> annotations | None, called before a pod runs.")
 
     @property

@@ -112,8 +112,8 @@ class ExecSession:
                 pass
         PodLifecycle.kill(proc)
 
-    async def run_process(self, pod: Obj, lifecycle: PodLifecycle) -> dict[str, Any]:
-        argv = self.req.argv
+    async def run_process(self, pod: Obj, lifecycle: PodLifecycle, rewrite=None) -> dict[str, Any]:
+        argv = list(rewrite(copy.deepcopy(pod), list(self.req.argv))) if rewrite else self.req.argv
         env = _environment(pod, self.req.container)
         if not _resolvable(argv[0], env.get("PATH", os.defpath)):
             return exec_internal_error(
@@ -172,7 +172,7 @@ async def serve_exec(request: web.Request, pod: Obj, lifecycle: PodLifecycle, se
             settings.errors.append(f"exec_handler {req.argv}: {exc!r}")
             status = exec_internal_error(f"exec_handler raised {exc!r}")
         else:
-            status = await (session.run_handler(result) if result is not None else session.run_process(pod, lifecycle))
+            status = await (session.run_handler(result) if result is not None else session.run_process(pod, lifecycle, settings.exec_rewrite))
         await session.send_status(status)
     finally:
         await ws.close()

@@ -20,6 +20,9 @@ class Settings:
     pod_netns: bool = False
     node_netns: dict[str, str] = field(default_factory=dict)
     exec_handler: ExecHandler | None = None
+    # exec_rewrite(pod, argv) -> argv: what actually runs for real (stdin still flows), e.g. to
+    # strip `nsenter -t 1 ...`: the double has no node PID 1 to enter.
+    exec_rewrite: Callable[[dict, list[str]], list[str]] | None = None
     on_pod_network: NetworkHook | None = None
     errors: list[str] = field(default_factory=list)
 
