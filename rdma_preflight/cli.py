@@ -123,7 +123,11 @@ def cmd_checks(args: argparse.Namespace) -> int:
     from .checks.catalogue import catalogue, markdown_table
 
     cat = catalogue()
-    if args.json:
+    if args.doc:
+        from .checks.catalogue import render_doc
+
+        sys.stdout.write(render_doc())
+    elif args.json:
         print(json.dumps(cat, indent=1))
     elif args.markdown:
         print(markdown_table(cat))
@@ -241,6 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     k = sub.add_parser("checks", help="print the check catalogue (generated from the code)")
     k.add_argument("--json", action="store_true")
     k.add_argument("--markdown", action="store_true")
+    k.add_argument("--doc", action="store_true", help="the full docs/checks.md page")
 
     pr = sub.add_parser("profile", help="validate or show profiles")
     pr.add_argument("action", choices=["validate", "show"])

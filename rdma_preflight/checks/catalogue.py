@@ -22,3 +22,15 @@ def markdown_table(cat: list[dict] | None = None) -> str:
     for c in cat:
         lines.append(f"| `{c['id']}` | {c['title']} | {c['scope']} | {c['designs']} | {c['severity']} | {c['remediation']} |")
     return "\n".join(lines)
+
+
+def render_doc() -> str:
+    """docs/checks.md: the catalogue table with each check's description."""
+    cat = catalogue()
+    parts = ["# Check catalogue", "",
+             "Generated from the code by `python3 -m rdma_preflight checks --doc`; do not edit by hand.",
+             "Ids are stable. `scope` rail = one result per rail; node = one per node.", "",
+             markdown_table(cat), "", "## Descriptions", ""]
+    for c in cat:
+        parts.append(f"- **`{c['id']}`** ({c['test']}): {c['description'] or c['title']}")
+    return "\n".join(parts) + "\n"
