@@ -195,6 +195,8 @@ def _load(text: str | None, what: str) -> list:
         data = json.loads(text)
     except ValueError as exc:
         raise NetFactsError(f"{what}: not JSON ({exc})") from None
+    except RecursionError:     # deeply nested brackets (issue 9 hostile facts)
+        raise NetFactsError(f"{what}: not JSON (nested too deeply)") from None
     if not isinstance(data, list):
         raise NetFactsError(f"{what}: expected a JSON list")
     return data
@@ -232,7 +234,7 @@ def from_ip_json(link_json: str | None, addr_json: str | None, rule_json: str | 
                 gateway=r.get("gateway"), dev=r.get("dev"), metric=int(r.get("metric", 0)),
                 protocol=_route_proto_name(r.get("protocol")), scope=r.get("scope"),
                 onlink="onlink" in flags, type=str(r.get("type", "unicast"))))
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:   # AttributeError: a non-object item
         if isinstance(exc, NetFactsError):
             raise
         raise NetFactsError(f"unexpected ip -j content: {exc!r}") from None
@@ -258,9 +260,9 @@ def from_netlink(netns: str | None) -> NetFacts:
 
     ``netns`` is a network namespace name, or None/"" for the caller's own namespace.
     """
-    from pyroute2 import IPRoute, NetNS
+    from ..netlink import open_netlink
 
-    ipr = NetNS(netns) if netns else IPRoute()
+    ipr = open_netlink(netns)
     try:
         facts = NetFacts(source="netlink")
         names: dict[int, str] = {}
