@@ -111,7 +111,11 @@ def _install_sigterm() -> None:
     if threading.current_thread() is not threading.main_thread():
         return
 
+    main_pid = os.getpid()
+
     def handler(signum, frame):
+        if os.getpid() != main_pid:      # a forked helper (e.g. a library's) inherits this handler
+            os._exit(128 + signum)
         raise KeyboardInterrupt(f"signal {signum}")
 
     try:

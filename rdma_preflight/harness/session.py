@@ -54,6 +54,7 @@ class Options:
     granularity: str = "auto"        # rail: one pytest item per rail; node: rails inside one item
 
 
+APPLY_CONFIRM_NODES = 5             # apply on more nodes than this needs --yes
 AUTO_NODE_GRANULARITY = 64           # above this many nodes, auto means node granularity
 
 
@@ -120,6 +121,9 @@ class RunState:
         except NodesError as exc:
             raise UsageError(str(exc)) from None
         names = [s.name for s in specs]
+        if o.remediate == "apply" and len(specs) > APPLY_CONFIRM_NODES and not o.yes:
+            raise UsageError(f"--remediate apply on {len(specs)} nodes needs --yes (more than "
+                             f"{APPLY_CONFIRM_NODES}); run --remediate plan first to see every action")
         dup = {n for n in names if names.count(n) > 1}
         if dup:
             raise UsageError(f"node(s) listed twice: {', '.join(sorted(dup))}")

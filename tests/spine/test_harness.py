@@ -121,3 +121,24 @@ def test_check_selection_by_glob(tmp_path):
     run = run_checks(tmp_path / "rep", "--nodes", f"snapshot://{snap}", "--profile", str(prof),
                      "--check", "net.*", "--skip-check", "net.rail_count")
     assert all(r["check"].startswith("net.") and r["check"] != "net.rail_count" for r in run.records())
+
+
+def test_apply_on_many_nodes_needs_yes(tmp_path):
+    snaps = [two_rail_snapshot(tmp_path, f"n{i}") for i in range(6)]
+    prof = two_rail_profile(tmp_path)
+    nodes = ",".join(f"snapshot://{s}" for s in snaps)
+    run = run_checks(tmp_path / "rep", "--nodes", nodes, "--profile", str(prof), "--remediate", "apply",
+                     "--check", "net.rail_count")
+    assert run.rc == 2
+    assert "--remediate apply on 6 nodes needs --yes" in run.stderr
+
+
+def test_node_granularity_keeps_one_record_per_rail(tmp_path):
+    snap = two_rail_snapshot(tmp_path)
+    prof = two_rail_profile(tmp_path)
+    run = run_checks(tmp_path / "rep", "--nodes", f"snapshot://{snap}", "--profile", str(prof),
+                     "--check", "net.mtu", "--granularity", "node", "-vv")
+    assert "test_mtu[gpu-node-1] PASSED" in run.stdout
+    recs = run.records("net.mtu")
+    assert [(r["rail"], r["netdev"], r["outcome"]) for r in recs] == [
+        ("rail1", "ens1f0np0", "pass"), ("rail2", "ens2f0np0", "pass")]
