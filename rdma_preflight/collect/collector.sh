@@ -141,6 +141,17 @@ if [ "$OPTS" = "mlxconfig" ] && command -v mlxconfig >/dev/null 2>&1; then
   done
 fi
 
+# --- lossless RoCE through iproute2 dcb (issue 5 block): hosts without MLNX_OFED's mlnx_qos
+# read PFC and the DSCP APP table with dcb; netdev names are only passed as quoted arguments.
+if ! command -v mlnx_qos >/dev/null 2>&1 && command -v dcb >/dev/null 2>&1; then
+  for d in /sys/class/net/*; do
+    [ -e "$d/device/infiniband" ] || continue
+    i=${d##*/}
+    run "dcb_pfc/$i" dcb -j pfc show dev "$i"
+    run "dcb_app/$i" dcb -j app show dev "$i"
+  done
+fi
+
 # --- PCIe, GPU
 run lspci_vvv lspci -vvv -D
 run lspci_nn lspci -Dnn

@@ -6,7 +6,7 @@ import importlib
 from typing import Callable
 
 REMEDIES: dict[str, Callable] = {}
-PLANNER_MODULES = ("rdma_preflight.remediation.net",)
+PLANNER_MODULES = ("rdma_preflight.remediation.net", "rdma_preflight.remediation.rdma", "rdma_preflight.remediation.qos")
 
 
 def remedy(check_id: str):
