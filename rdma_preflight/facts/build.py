@@ -33,6 +33,8 @@ def build_facts(snap: Snapshot, netlink_ns: str | None = None, target: str = "")
                                snap.cmd_text("ip_rule"), snap.cmd_text("ip_route"))
         except NetFactsError as exc:
             raise FactsError(str(exc)) from None
+        if not snap.cmd_text("ip_link").strip():   # issue 9: say so rather than show a node without NICs
+            notes.append("'ip -j -d link show' printed nothing: the node's interfaces are unknown")
     add_sysctls(net, snap)
     devs = netdev_mod.from_snapshot(snap)
     rdma = rdma_mod.from_snapshot(snap, devs)

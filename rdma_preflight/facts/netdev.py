@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from glob import escape as glob_escape
 
 BDF_RE = re.compile(r"^(?:[0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$")
 
@@ -56,10 +57,11 @@ def from_snapshot(snap) -> dict[str, NetDevice]:
             ipoib_mode=snap.value(f"{base}/mode"),
             cnp_dscp=snap.int_value(f"{base}/ecn/roce_np/cnp_dscp"))
         for kind, target in (("roce_np", d.ecn_np), ("roce_rp", d.ecn_rp)):
-            for p in snap.glob(f"{base}/ecn/{kind}/enable/*"):
+            # names are escaped (an interface may be called "e*") and indexes ASCII (issue 9)
+            for p in snap.glob(f"{glob_escape(base)}/ecn/{kind}/enable/*"):
                 prio = p.rsplit("/", 1)[-1]
                 v = snap.int_value(p)
-                if prio.isdigit() and v is not None:
+                if prio.isascii() and prio.isdigit() and len(prio) < 5 and v is not None:
                     target[int(prio)] = v
         d.has_ecn_tree = bool(d.ecn_np or d.ecn_rp or d.cnp_dscp is not None)
         devs[name] = d

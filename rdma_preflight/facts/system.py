@@ -54,7 +54,8 @@ def parse_proc_modules(text: str) -> dict[str, Module]:
     mods: dict[str, Module] = {}
     for line in text.splitlines():
         parts = line.split()
-        if len(parts) < 3 or not parts[1].isdigit():
+        # ASCII size only (issue 9): "²" passed str.isdigit() and made int() raise
+        if len(parts) < 3 or not (parts[1].isascii() and parts[1].isdigit() and len(parts[1]) < 20):
             continue
         deps = tuple(d for d in (parts[3].split(",") if len(parts) > 3 else []) if d and d != "-")
         try:
@@ -76,7 +77,8 @@ def from_snapshot(snap) -> SystemFacts:
         bios_version=snap.value("/sys/class/dmi/id/bios_version"),
         dev_exists=set(snap.exists))
     uid = snap.meta.get("uid")
-    f.uid = int(uid) if uid and uid.isdigit() else None
+    # ASCII digits only (issue 9): "²" passes str.isdigit() and made int() raise; "١" read as 1
+    f.uid = int(uid) if uid and uid.isascii() and uid.isdigit() and len(uid) < 11 else None
     osr = snap.text("/etc/os-release") or ""
     for line in osr.splitlines():
         if line.startswith("PRETTY_NAME="):

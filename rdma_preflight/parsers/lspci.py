@@ -19,18 +19,23 @@ TOOL = "lspci"
 
 _HEADER = re.compile(
     r"^(?:(?P<domain>[0-9a-fA-F]{4,8}):)?(?P<bus>[0-9a-fA-F]{2}):(?P<dev>[0-9a-fA-F]{2})"
-    r"\.(?P<fn>[0-7])\s+(?P<cls>[^:\[]+?)(?:\s+\[(?P<code>[0-9a-fA-F]{4})\])?:\s+(?P<rest>.*)$")
-_PROG_IF = re.compile(r"\s*\(prog-if [^)]*\)$")
-_REV = re.compile(r"\s*\(rev ([0-9a-fA-F]+)\)$")
-_IDS = re.compile(r"\s*\[([0-9a-fA-F]{4}):([0-9a-fA-F]{4})\]$")
-_EXPRESS = re.compile(r"^Capabilities:\s*\[[^\]]*\]\s*Express \([^)]*\)\s*(.+?)"
-                      r"(?:\s*\(Slot[+-]\))?(?:,\s*(?:MSI|IntMsgNum).*)?$")
+    r"\.(?P<fn>[0-7])\s++(?P<cls>[^:\[\s][^:\[]*+)(?:(?<=\s)\[(?P<code>[0-9a-fA-F]{4})\])?:\s+(?P<rest>.*)$")
+# Linear-time patterns (issue 9 fuzzing): the class was a lazy ``[^:\[]+?`` before ``\s+``,
+# and the searched tails started a ``\s*`` scan at every position of a blank run, so one long
+# blank run in a line took minutes. Class is now possessive (trailing blanks stripped by
+# parse_header); searches start only where a blank run starts (``(?<!\s)``), same matches.
+_PROG_IF = re.compile(r"(?<!\s)\s*\(prog-if [^)]*\)$")
+_REV = re.compile(r"(?<!\s)\s*\(rev ([0-9a-fA-F]+)\)$")
+_IDS = re.compile(r"(?<!\s)\s*\[([0-9a-fA-F]{4}):([0-9a-fA-F]{4})\]$")
+_EXPRESS = re.compile(r"^Capabilities:\s*\[[^\]]*\]\s*Express \([^)]*\)\s*(.+?)(?<!\s)"
+                      r"(?:\s*\(Slot[+-]\))?(?:\s*,\s*(?:MSI|IntMsgNum).*)?$")
 _ACS = re.compile(r"^(ACSCap|ACSCtl):\s*(.*)$")
 _LINK = re.compile(r"^(LnkCap|LnkSta):\s*(.*)$")
 _SPEED = re.compile(r"Speed\s+(?:(\d+(?:\.\d+)?)GT/s|(unknown))(?:\s*\((\w+)\))?")
-_WIDTH = re.compile(r"Width\s+x(\d+)(?:\s*\((\w+)\))?")
+# bounded (issue 9 fuzzing): int() of a 4301-digit width raised ValueError
+_WIDTH = re.compile(r"Width\s+x([0-9]{1,4})(?![0-9])(?:\s*\((\w+)\))?")
 _DRIVER = re.compile(r"^Kernel driver in use:\s*(\S+)\s*$")
-_MODULES = re.compile(r"^Kernel modules:\s*(.+?)\s*$")
+_MODULES = re.compile(r"^Kernel modules:\s*(\S(?:.*\S)?)\s*$")
 _NUMA = re.compile(r"^NUMA node:\s*(\S+)\s*$")
 _VVV_HINT = re.compile(r"^(?:Capabilities:|ACSC(?:ap|tl):|Kernel (?:driver|modules)|"
                        r"LnkSta:|LnkCap:|Control:|Status:|Subsystem:)")

@@ -17,15 +17,17 @@ from .base import ParseError
 
 TOOL = "mlnx_qos"
 
-_DCBX = re.compile(r"^DCBX mode:\s*(.+?)\s*$")
+# Linear-time patterns (issue 9 fuzzing): a lazy ``(.+?)`` or a backtracking ``\s*`` before
+# ``\s*$`` / ``\s*,`` rescans every blank run, so one long run in a line took minutes.
+_DCBX = re.compile(r"^DCBX mode:\s*(\S(?:.*\S)?)\s*$")
 _TRUST = re.compile(r"^Priority trust (?:state|mode):\s*(\S+)\s*$")
 _CABLE = re.compile(r"^Cable len:\s*(\S+)\s*$")
 _PFC_START = re.compile(r"^PFC configuration:\s*$")
 _DSCP2PRIO_START = re.compile(r"^dscp2prio mapping:\s*$")
 _DSCP2PRIO_ROW = re.compile(r"^prio:\s*(\S+)\s+dscp:\s*(\S*)\s*$")
-_TABLE_ROW = re.compile(r"^(priority|enabled|buffer)\s+([^:]*?)\s*$", re.IGNORECASE)
+_TABLE_ROW = re.compile(r"^(priority|enabled|buffer)\s++([^:]*+)$", re.IGNORECASE)
 _TC = re.compile(
-    r"^tc:\s*(\S+)\s+ratelimit:\s*([^,]+?)\s*,\s*tsa:\s*([A-Za-z_]+)"
+    r"^tc:\s*(\S+)\s+ratelimit:\s*+([^,]*[^,\s])\s*,\s*tsa:\s*([A-Za-z_]+)"
     r"(?:\s*,\s*bw:\s*(\S+?)%)?\s*$")
 _TC_PRIO = re.compile(r"^priority:\s*(\S+)\s*$")
 

@@ -19,7 +19,8 @@ TOOL = "nvidia-smi topo"
 
 _AFFINITY_COLUMNS = (("CPU", "Affinity"), ("NUMA", "Affinity"), ("GPU", "NUMA", "ID"))
 _CELL = re.compile(r"^[A-Z]+\d*$")
-_LEGEND_ENTRY = re.compile(r"^(\S+)\s*=\s*(.+?)\s*$")
+# linear: ``(.+?)\s*$`` rescanned every blank run of the description (issue 9 fuzzing)
+_LEGEND_ENTRY = re.compile(r"^(\S+)\s*=\s*(\S(?:.*\S)?)\s*$")
 _NIC_LEGEND_ENTRY = re.compile(r"^(\S+):\s*(\S+)\s*$")
 _DEFAULT_LEVELS = frozenset({"PIX", "PXB"})
 
