@@ -422,6 +422,9 @@ class Plan:
     note: str = ""                  # choices made, what is not persisted
     refused: str = ""               # non-empty: do nothing, say why
     needs_reboot: bool = False      # applied state only takes effect after a reboot
+    plan_only: bool = False         # show the commands, never apply them (firmware, cluster objects)
+    status: str = ""                # the outcome a plan-only plan reports (e.g. "needs power cycle")
+    runtime_only: bool = True       # runtime network state nothing persists (the runner says so)
 
     def commands(self) -> list[str]:
         return [command_text(c) for a in self.actions for c in a.commands()]

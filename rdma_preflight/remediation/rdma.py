@@ -175,12 +175,13 @@ class RebootIfBusy(Plan):
         self._note = value
 
 
+@dataclass
 class PlanOnly(Plan):
-    """Commands shown, never applied (firmware). Reported as refused with the reason until
-    the runner knows ``status``; ``status`` names the outcome (``needs power cycle``)."""
+    """Commands shown, never applied (firmware): the runner reports ``status``
+    (``needs power cycle``) with the reason, whatever --remediate says."""
 
-    plan_only = True
-    status = NEEDS_POWER_CYCLE
+    plan_only: bool = True
+    status: str = NEEDS_POWER_CYCLE
 
 
 def with_netns_option(text: str | None, value: str) -> str:

@@ -27,6 +27,13 @@ NOT_PERSISTED = ("Runtime change only: nothing is written to netplan or NetworkM
                  "(see net.persistence).")
 
 
+def _persist_note(subject, plan: Plan) -> str:
+    """The netplan/NetworkManager caveat belongs to runtime host-network changes only."""
+    if subject.check.area == "net" and getattr(plan, "runtime_only", True):
+        return NOT_PERSISTED
+    return ""
+
+
 def report(status: str, plan: Plan | None = None, reason: str = "", journal: str | None = None) -> dict:
     return {"status": status, "actions": plan.commands() if plan else [], "journal": journal, "reason": reason}
 
@@ -103,6 +110,10 @@ def run_remediation(state, subject, result: Result, planner: Callable) -> tuple[
         plan: Plan = planner(st.ctx, subject.rail, result)
     except Exception as exc:  # a planner bug must not hide the finding
         return result, report("failed", reason=f"planner error: {type(exc).__name__}: {exc}")
+    if getattr(plan, "plan_only", False):
+        # never applied, whatever --remediate says: the commands are for a person to run
+        return result, report(getattr(plan, "status", "") or "planned", plan,
+                              plan.refused or plan.note or "plan only: these commands are not run by rdma-preflight")
     if plan.refused:
         return result, report("refused", plan, plan.refused)
     if not plan.actions:
@@ -115,7 +126,7 @@ def run_remediation(state, subject, result: Result, planner: Callable) -> tuple[
     if refusal:
         return result, report("refused", plan, refusal)
     if state.opts.remediate != "apply":
-        return result, report("planned", plan, " ".join(x for x in (plan.note, NOT_PERSISTED) if x))
+        return result, report("planned", plan, " ".join(x for x in (plan.note, _persist_note(subject, plan)) if x))
     return apply_plan(state, subject, result, plan, target)
 
 
@@ -161,6 +172,6 @@ def apply_plan(state, subject, result: Result, plan: Plan, target: Target) -> tu
         fixed = Result(Outcome.REMEDIATED, f"remediated: {result.summary}", result.expected,
                        f"now: {after.found or after.summary} (was: {result.found})", "",
                        evidence={"before": result.evidence, "after": after.evidence})
-        note = " ".join(x for x in (plan.note, NOT_PERSISTED, f"Journal {path}; {undo}.") if x)
+        note = " ".join(x for x in (plan.note, _persist_note(subject, plan), f"Journal {path}; {undo}.") if x)
         return fixed, report("remediated", plan, note, path)
     return after, report("failed", plan, f"re-check still fails: {after.summary}; {undo}", path)

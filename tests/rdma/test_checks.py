@@ -88,8 +88,9 @@ def _ib(**kw) -> Callable:
 CASES = [
     Case("port down", _roce(ports={"mlx5_1": {"state": "1: DOWN", "phys": "3: Disabled"}}),
          {("rdma.port_state", "rail2")},
+         # the hand-made netdev is admin up while the port reads Disabled: no carrier
          ("mlx5_1/1 is not active", "state DOWN, physical state Disabled (sysfs)",
-          "ip link set dev enp4s0f1np1 up", "mlxlink -d 0000:04:00.1")),
+          "enp4s0f1np1 is administratively up but has no carrier", "mlxlink -d 0000:04:00.1")),
     Case("rate trained down", _roce(ports={"mlx5_0": {"rate": "40 Gb/sec (4X QDR)"}}),
          {("rdma.rate", "rail1")},
          ("trained down to 40 Gb/sec (nominal 100)", ">= 100 Gb/sec", "40 Gb/sec (4X QDR)", "cable")),

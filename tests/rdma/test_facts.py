@@ -71,7 +71,7 @@ def test_real_ibstat_alone_gives_ports_when_sysfs_is_unreadable():
 
 def test_port_down_from_real_ibstat_fails_port_state():
     b = _tools_only(ibstat=("ibstat", "gpud-roce-two-ports-down.txt"))
-    b.iface("ens5np0", mtu=4200, ipv4=["172.16.1.10/24"])
+    b.iface("ens5np0", mtu=4200, up=False, ipv4=["172.16.1.10/24"])   # admin down, as ibdev2netdev says
     b.cmd("ibdev2netdev", "mlx5_5 port 1 ==> ens5np0 (Down)\n")      # hand-made binding line
     rail = {"nic": {"netdev": "ens5np0"}, "mtu": 4200, "subnet": "172.16.1.0/24", "gateway": "172.16.1.1"}
     ctx = node_context("tools-only", roce_profile(RoceNode(), rails={"rail1": rail}), build_facts(b.build()))
