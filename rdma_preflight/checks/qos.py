@@ -313,6 +313,12 @@ def persistence(ctx: NodeContext) -> Result:
     ll = ctx.profile.lossless
     installed = enabled not in (None, "", "not-found") or (q is not None and q.service_unit is not None)
     if installed:
+        if enabled == "enabled":
+            # enabled but not running (failed, or stopped): starting it again is the fix, and
+            # its journal says why it stopped
+            return warned(f"rdma-qos.service is enabled but {active or 'not running'}", want, found,
+                          fix="journalctl -u rdma-qos.service -n 50 (why it stopped), then "
+                              "systemctl restart rdma-qos.service")
         return warned("rdma-qos.service is installed but not enabled and running", want, found,
                       fix="systemctl enable --now rdma-qos.service")
     fix = (f"run Spiderpool's rdma-qos.sh (GPU_RDMA_PRIORITY={ll.rdma_priority} GPU_CNP_PRIORITY="

@@ -183,6 +183,11 @@ def _state_fix(ctx: NodeContext, rail: Rail, port: RdmaPort) -> str:
     if ctx.profile.is_ib and port.phys_state == "LinkUp" and port.state in ("INIT", "ARMED"):
         return ("the link is up but no subnet manager has activated the port: start OpenSM/UFM on the "
                 "fabric (see ib.sm); `sminfo` shows the master SM")
+    link = ctx.facts.net.links.get(rail.netdev or "")
+    if port.phys_state == "Disabled" and link is not None and link.admin_up:
+        # RoCE reports Disabled both for an admin-down netdev and for no carrier: this one is up
+        return (f"{rail.netdev} is administratively up but has no carrier: check the cable/transceiver "
+                f"(`mlxlink -d {_bdf(ctx, port.device)}`) and that the switch port is enabled")
     if port.phys_state == "Disabled":
         return (f"the port is disabled: `ip link set dev {rail.netdev} up`; then check the cable/transceiver "
                 f"(`mlxlink -d {_bdf(ctx, port.device)}`) and that the switch port is enabled")
@@ -398,6 +403,11 @@ def roce_gid(ctx: NodeContext, rail: Rail) -> Result:
     results = []
     for ip in ips:
         idx = roce_v2_gid_index(ctx.facts, rail.netdev, ip)
+        if idx is None and not any(p.active for p in ports):
+            # a port that is down may show an empty GID table: the root cause is the port
+            results.append(skipped(f"{rail.netdev}: no RoCE v2 GID while the port is not active; "
+                                   "fix rdma.port_state first"))
+            continue
         if idx is None:
             results.append(failed(
                 f"no RoCE v2 GID for {ip} on {rail.netdev}", f"a 'RoCE v2' GID ::ffff:{ip} with ndev {rail.netdev}",
