@@ -38,6 +38,7 @@ class NodeContext:
     profile: Profile
     facts: NodeFacts
     rails: list[Rail] = field(default_factory=list)
+    cluster: object | None = None       # k8s ClusterFacts when a cluster is given (k8s.* checks)
 
     def rail(self, name: str) -> Rail | None:
         return next((r for r in self.rails if r.name == name), None)

@@ -169,6 +169,15 @@ class RunState:
                 st.error = g.error or "no facts"
             else:
                 st.ctx = node_context(name, st.profile, g.facts)
+        self.attach_cluster()
+
+    def attach_cluster(self) -> None:
+        """Cluster facts (k8s.* checks) are read once per run, when a cluster is given."""
+        try:
+            from ..k8s.harness import attach_cluster_facts
+        except ImportError:
+            return
+        self.cluster = attach_cluster_facts(self)
 
     def refresh(self, st: NodeState) -> None:
         """Re-collect one node (after remediation) and rebuild its context."""
@@ -183,6 +192,7 @@ class RunState:
             st.ctx = None
         else:
             st.ctx = node_context(st.name, st.profile, g.facts)
+            st.ctx.cluster = getattr(self, "cluster", None)
 
     @property
     def granularity(self) -> str:

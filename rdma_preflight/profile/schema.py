@@ -170,6 +170,20 @@ class BandwidthSpec(Strict):
     strategy: Literal["ring", "tournament", "pairs"] = "ring"
     image: str = "ghcr.io/spidernet-io/rdma-tools:v12.5.8"
     timeout: int = Field(default=120, ge=5)
+    # rdma_preflight/bandwidth: pairs for strategy "pairs" ("a b" or "<round> a b" per line),
+    # retest failing pairs against known-good partners, extra pod annotations (e.g. the
+    # Spiderpool webhook's cni.spidernet.io/rdma-resource-inject), the perftest binary.
+    pairs_file: str | None = None
+    retest: bool = True
+    known_good: list[str] = Field(default_factory=list)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    perftest: str = Field(default="ib_write_bw", pattern=r"^[A-Za-z0-9_./+-]{1,255}$")
+
+    @model_validator(mode="after")
+    def _pairs(self) -> "BandwidthSpec":
+        if self.strategy == "pairs" and not self.pairs_file:
+            raise at("pairs_file", "strategy 'pairs' needs pairs_file (lines 'node-a node-b' or '<round> node-a node-b')")
+        return self
 
 
 class KubernetesSpec(Strict):
@@ -177,6 +191,13 @@ class KubernetesSpec(Strict):
     node_selector: dict[str, str] = Field(default_factory=dict)
     spiderpool_namespace: str = "spiderpool"
     gpu_resource: str = "nvidia.com/gpu"
+    # cluster-side checks (k8s.*); defaults are the Spiderpool chart's
+    sriov_namespace: str | None = None              # SR-IOV operator's namespace; None: spiderpool_namespace
+    resource_prefix: str = "spidernet.io"           # chart sriov.resourcePrefix; prefix of bare rails.*.resource
+    shared_device_plugin: str = "spiderpool-rdma-shared-device-plugin"   # its ConfigMap and DaemonSet
+    rdma_hca_max: int | None = Field(default=None, ge=1)      # expected rdmaHcaMax; None: the ConfigMap's value
+    gpu_count: int | None = Field(default=None, ge=0)         # expected GPU allocatable; None: the GPUs the host has
+    management_cidr: ipaddress.IPv4Network | None = None     # node InternalIP / Calico address must lie inside
 
 
 class NodeOverride(Strict):
