@@ -19,6 +19,9 @@ import pytest
 from .evaluate import evaluate_subject
 from .session import Options, RunState, UsageError
 
+# --bandwidth, --bandwidth-strategy, ... (the fleet-level bw.write measurement)
+pytest_plugins = ["rdma_preflight.bandwidth.pytest_hooks"]
+
 STATE_KEY = pytest.StashKey[RunState]()
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 
