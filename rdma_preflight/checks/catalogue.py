@@ -13,7 +13,20 @@ def catalogue() -> list[dict]:
                     "designs": spec.designs, "remediation": spec.remediation or "none",
                     "severity": spec.severity, "test": spec.test_name,
                     "description": " ".join(spec.doc.split())})
+    out.extend(_fleet_level())
     return out
+
+
+def _fleet_level() -> list[dict]:
+    """Checks that measure across node pairs rather than over one node's facts (bandwidth)."""
+    try:
+        from ..bandwidth import pytest_hooks as bw
+    except ImportError:
+        return []
+    doc = " ".join((bw.__doc__ or "").split())
+    return [{"id": bw.CHECK_ID, "title": bw.TITLE, "area": "bw", "scope": "pair",
+             "designs": "all (Kubernetes pods or SSH hosts)", "remediation": "none", "severity": "fail",
+             "test": "test_write_bw", "description": doc}]
 
 
 def markdown_table(cat: list[dict] | None = None) -> str:
