@@ -644,22 +644,26 @@ def netplan_interfaces(files: dict[str, str]) -> tuple[dict[str, NetplanIf], lis
     for path in sorted(p for p in files if p.startswith("/etc/netplan/") and p.endswith(".yaml")):
         try:
             net = (yaml.safe_load(files[path]) or {}).get("network") or {}
-        except (yaml.YAMLError, AttributeError):
+            _netplan_file(out, path, net)
+        except (yaml.YAMLError, AttributeError, TypeError, RecursionError):   # issue 9: odd YAML types
             bad.append(path)
-            continue
-        for kind in NETPLAN_KINDS:
-            for key, conf in ((net.get(kind) if isinstance(net, dict) else None) or {}).items():
-                if not isinstance(conf, dict):
-                    continue
-                name = str(conf.get("set-name") or key)
-                cur = out.setdefault(name, NetplanIf([], set(), None, [], []))
-                cur.files.append(path)
-                cur.addresses |= {str(a) for a in map(_iface, conf.get("addresses") or []) if a}
-                mtu = str(conf.get("mtu", ""))   # ASCII only (issue 9): "²" passed isdigit(), int() raised
-                cur.mtu = int(mtu) if mtu.isascii() and mtu.isdigit() and len(mtu) < 7 else cur.mtu
-                cur.routes += [r for r in conf.get("routes") or [] if isinstance(r, dict)]
-                cur.policies += [r for r in conf.get("routing-policy") or [] if isinstance(r, dict)]
     return out, bad
+
+
+def _netplan_file(out: dict[str, NetplanIf], path: str, net: dict) -> None:
+    """Merge one netplan file's interfaces into ``out`` (odd value types raise TypeError/AttributeError)."""
+    for kind in NETPLAN_KINDS:
+        for key, conf in ((net.get(kind) if isinstance(net, dict) else None) or {}).items():
+            if not isinstance(conf, dict):
+                continue
+            name = str(conf.get("set-name") or key)
+            cur = out.setdefault(name, NetplanIf([], set(), None, [], []))
+            cur.files.append(path)
+            cur.addresses |= {str(a) for a in map(_iface, conf.get("addresses") or []) if a}
+            mtu = str(conf.get("mtu", ""))   # ASCII only (issue 9): "²" passed isdigit(), int() raised
+            cur.mtu = int(mtu) if mtu.isascii() and mtu.isdigit() and len(mtu) < 7 else cur.mtu
+            cur.routes += [r for r in conf.get("routes") or [] if isinstance(r, dict)]
+            cur.policies += [r for r in conf.get("routing-policy") or [] if isinstance(r, dict)]
 
 
 def _same_net(value: object, want: str) -> bool:

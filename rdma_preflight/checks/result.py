@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import Enum
+
+# Control and bidi-override characters a hostile node can put in names it reports (Linux accepts
+# "\x1b[2J" as an interface name): shown escaped on the terminal, never interpreted (issue 9).
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` with control / bidi characters written as ``\\xNN`` / ``\\uNNNN`` (tabs, newlines kept)."""
+    return _UNPRINTABLE.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 256
+                            else f"\\u{ord(m.group()):04x}", text)
 
 
 class Outcome(str, Enum):
@@ -39,7 +50,7 @@ class Result:
             lines.append(f"  found:    {self.found}")
         if self.fix:
             lines.append(f"  fix:      {self.fix}")
-        return "\n".join(lines)
+        return terminal_safe("\n".join(lines))
 
 
 def passed(summary: str = "", expected: str = "", found: str = "", **ev) -> Result:

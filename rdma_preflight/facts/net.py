@@ -192,7 +192,9 @@ def _load(text: str | None, what: str) -> list:
     if text is None or not text.strip():
         return []
     try:
-        data = json.loads(text)
+        # strict=False (issue 9): iproute2 writes control characters of interface names raw
+        # ("\x1b[31m" is a valid Linux name); strict JSON refused the whole node for it
+        data = json.loads(text, strict=False)
     except ValueError as exc:
         raise NetFactsError(f"{what}: not JSON ({exc})") from None
     except RecursionError:     # deeply nested brackets (issue 9 hostile facts)

@@ -128,7 +128,7 @@ def looks_like_json(lines: Lines) -> bool:
 def json_objects(tool: str, lines: Lines) -> list[dict[str, object]]:
     """Load ``-j`` output as a list of objects (a single object is accepted too)."""
     try:
-        data = json.loads(lines.text)
+        data = json.loads(lines.text, strict=False)   # raw control chars of odd names (issue 9)
     except json.JSONDecodeError as exc:
         raise ParseError(tool, exc.lineno + lines.offset, f"invalid JSON: {exc.msg}") from None
     except (ValueError, RecursionError) as exc:

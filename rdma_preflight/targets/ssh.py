@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shlex
 import socket
+import time
 from dataclasses import dataclass, field
 
 from .base import CommandResult, Target, TargetError
@@ -55,23 +56,35 @@ class SshTarget(Target):
     def _run_paramiko(self, backend, remote: str, timeout: float) -> CommandResult:
         import paramiko
 
+        chan = None
         try:
             client = backend.client
             chan = client.get_transport().open_session(timeout=self.connect_timeout)
+            # issue 9: `timeout` is a deadline for the whole command, as with the ssh backend;
+            # settimeout alone bounds each recv, so a node trickling output never timed out
+            deadline = time.monotonic() + timeout
             chan.settimeout(timeout)
             chan.exec_command(remote)
             out = bytearray()
             err = bytearray()
             while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise socket.timeout()
+                chan.settimeout(left)
                 data = chan.recv(65536)
                 if not data:
                     break
                 out += data
             while chan.recv_stderr_ready():
                 err += chan.recv_stderr(65536)
+            if not chan.status_event.wait(max(0.1, deadline - time.monotonic())):
+                raise socket.timeout()
             rc = chan.recv_exit_status()
             chan.close()
         except (socket.timeout, TimeoutError):
+            if chan is not None:
+                chan.close()          # ends the remote command's session
             raise TargetError(self.node, f"timed out after {timeout:g}s (paramiko)") from None
         except (paramiko.SSHException, OSError, EOFError) as exc:
             raise TargetError(self.node, f"paramiko: {exc or type(exc).__name__}") from None
