@@ -41,8 +41,18 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
         v = getattr(args, opt, None)
         if v:
             pargs += ["--" + opt.replace("_", "-"), str(v)]
-    pargs += ["--remediate", args.remediate, "--concurrency", str(args.concurrency),
-              "--collect-timeout", str(args.collect_timeout), "--connect-timeout", str(args.connect_timeout)]
+    try:
+        _timeouts(args)
+    except ValueError as exc:
+        return _die(str(exc))
+    pargs += ["--remediate", args.remediate, "--concurrency", str(args.concurrency)]
+    for opt in ("collect_timeout", "connect_timeout"):
+        if getattr(args, opt) is not None:
+            pargs += ["--" + opt.replace("_", "-"), str(getattr(args, opt))]
+    for item in args.timeout or []:
+        pargs += ["--rpf-timeout", item]        # the plugin's name for --timeout, whatever other plugins own
+    if args.ssh_accept_new_host_keys:
+        pargs.append("--ssh-accept-new-host-keys")
     for c in args.check or []:
         pargs += ["--check", c]
     for c in args.skip_check or []:
@@ -73,6 +83,13 @@ def cmd_run(args: argparse.Namespace, extra: list[str]) -> int:
     return rc
 
 
+def _timeouts(args: argparse.Namespace):
+    """The Timeouts of run/collect (raises TimeoutsError, a ValueError, with a one-line message)."""
+    from .timeouts import Timeouts
+
+    return Timeouts.from_options(args.timeout or [], connect=args.connect_timeout, collect=args.collect_timeout)
+
+
 def cmd_collect(args: argparse.Namespace) -> int:
     from .collect.gather import collect_snapshot
     from .harness.progress import Progress
@@ -87,6 +104,10 @@ def cmd_collect(args: argparse.Namespace) -> int:
         return _die(str(exc))
     if not specs:
         return _die("give --nodes or --nodes-file")
+    try:
+        timeouts = _timeouts(args)
+    except ValueError as exc:
+        return _die(str(exc))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     progress = Progress("collecting", len(specs))
@@ -97,8 +118,12 @@ def cmd_collect(args: argparse.Namespace) -> int:
             kube = ({"kubeconfig": args.kubeconfig, "namespace": args.kube_namespace,
                      **({"image": args.kube_image} if args.kube_image else {})}
                     if spec.target.scheme == "kube" else None)
-            t = make_target(spec, args.ssh_config, args.ssh_identity_file, args.connect_timeout, kube)
-            snap = collect_snapshot(t, args.collect_timeout, "mlxconfig" if args.mlxconfig else "")
+            t = make_target(spec, args.ssh_config, args.ssh_identity_file, kube_options=kube, timeouts=timeouts,
+                            accept_new_host_keys=args.ssh_accept_new_host_keys)
+            try:
+                snap = collect_snapshot(t, None, "mlxconfig" if args.mlxconfig else "")
+            finally:
+                t.close()                 # a kube:// probe pod is deleted, a paramiko session closed
             snap.node = spec.name
             d = snap.save(out / spec.name)
             if args.tar:
@@ -205,6 +230,19 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """Render every report offline from a saved results.json (rdma_preflight.reports.offline)."""
+    from .reports.offline import ReportError, render, summary_lines
+
+    try:
+        r = render(args.results, args.out, baseline=args.baseline, waivers=args.waivers, acceptance=args.acceptance)
+    except ReportError as exc:
+        return _die(str(exc))
+    for line in summary_lines(args.results, args.out, r):
+        print(line)
+    return r.exit_code if args.exit_code and isinstance(r.exit_code, int) else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rdma-preflight", description=__doc__.splitlines()[0])
     p.add_argument("--version", action="version", version=f"rdma-preflight {__version__}")
@@ -219,8 +257,12 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--kube-namespace", default="rdma-preflight")
         sp.add_argument("--kube-image")
         sp.add_argument("--concurrency", type=int, default=16)
-        sp.add_argument("--collect-timeout", type=float, default=60.0)
-        sp.add_argument("--connect-timeout", type=float, default=10.0)
+        sp.add_argument("--collect-timeout", type=float, help="seconds per node for collection (= --timeout collect=S)")
+        sp.add_argument("--connect-timeout", type=float, help="seconds to connect to a node (= --timeout connect=S)")
+        sp.add_argument("--timeout", action="append", metavar="NAME=SECONDS",
+                        help="set one timeout, repeatable (README: Timeouts; python3 -m rdma_preflight.timeouts)")
+        sp.add_argument("--ssh-accept-new-host-keys", action="store_true",
+                        help="trust a node's host key on first use and add it to known_hosts")
 
     r = sub.add_parser("run", help="run the checks and write reports (default: the bundled example fleet)")
     common_nodes(r)
@@ -234,7 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--journal-dir")
     r.add_argument("--yes", action="store_true", help="confirm --remediate apply on more than 5 nodes")
     r.add_argument("--acceptance", action="store_true", help="write an acceptance record per node")
-    r.add_argument("--granularity", choices=["auto", "rail", "node"], default="auto")
+    r.add_argument("--granularity", choices=["auto", "rail", "node", "fleet"], default="auto",
+                   help="pytest items: per rail, per node, or per check over the fleet (default auto)")
 
     c = sub.add_parser("collect", help="collect one snapshot per node into a directory")
     common_nodes(c)
@@ -260,6 +303,27 @@ def build_parser() -> argparse.ArgumentParser:
     cl = sub.add_parser("cleanup", help="delete leftover rdma-preflight pods (probe, bandwidth) by label")
     cl.add_argument("--kubeconfig")
     cl.add_argument("--namespace", default="rdma-preflight")
+
+    rp = sub.add_parser(
+        "report", help="render every report offline from a saved results.json",
+        description="Render every report offline from a saved results.json (docs/results-schema.md): "
+                    "results.json, junit.xml (one testsuite per node), fleet.html, fleet.md, fleet.json, "
+                    "fleet.csv, the Prometheus textfile rdma_preflight.prom and, with --acceptance, the "
+                    "acceptance records -- the same renderers a run uses. A partial results.json (interrupted "
+                    "run) renders and the reports say it is partial. Node facts (fleet drift, firmware in the "
+                    "acceptance record) come from the run's snapshot:// targets when still readable. "
+                    "Exit code 0 when written (with --exit-code: the run's), 2 if an input is unreadable "
+                    "or invalid.")
+    rp.add_argument("results", metavar="RESULTS.json", help="results.json of a previous run")
+    rp.add_argument("--out", required=True, metavar="DIR", help="write the reports here")
+    rp.add_argument("--baseline", metavar="PREVIOUS.json",
+                    help="an older results.json: newly failing, fixed, still failing, nodes added and gone")
+    rp.add_argument("--waivers", metavar="FILE",
+                    help="re-apply this waiver file as of today (replaces the run's waivers; expired ones "
+                         "fail again; summary and exit code recomputed)")
+    rp.add_argument("--acceptance", action="store_true", help="also write an acceptance record per node")
+    rp.add_argument("--exit-code", action="store_true",
+                    help="exit with the run's exit code (0/1/3, after re-applied waivers) instead of 0")
     return p
 
 
@@ -287,6 +351,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_rollback(args)
         if args.cmd == "cleanup":
             return cmd_cleanup(args)
+        if args.cmd == "report":
+            return cmd_report(args)
     except KeyboardInterrupt:
         sys.stderr.write("rdma-preflight: interrupted\n")
         return 130

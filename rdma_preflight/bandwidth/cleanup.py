@@ -14,6 +14,8 @@ import signal
 import threading
 from typing import Iterator
 
+from ..timeouts import DEFAULTS, Timeouts
+
 RUN_LABEL = "rdma-preflight.io/run"
 COMPONENT_LABEL = "app.kubernetes.io/component"
 COMPONENT = "bandwidth"
@@ -32,14 +34,15 @@ def core_api(api):
     return api if isinstance(api, client.CoreV1Api) else client.CoreV1Api(api)
 
 
-def delete_pods(core, namespace: str, pod_names) -> list[str]:
+def delete_pods(core, namespace: str, pod_names, request_timeout: float = DEFAULTS.kube_request) -> list[str]:
     """Delete pods by name, ignoring those already gone; returns the names deleted now."""
     from kubernetes.client.rest import ApiException
 
     gone = []
     for name in pod_names:
         try:
-            core.delete_namespaced_pod(name, namespace, grace_period_seconds=GRACE_SECONDS)
+            core.delete_namespaced_pod(name, namespace, grace_period_seconds=GRACE_SECONDS,
+                                       _request_timeout=request_timeout)
             gone.append(name)
         except ApiException as exc:
             if exc.status != 404:
@@ -47,7 +50,7 @@ def delete_pods(core, namespace: str, pod_names) -> list[str]:
     return gone
 
 
-def cleanup(api, namespace: str, run_id: str | None = None) -> list[str]:
+def cleanup(api, namespace: str, run_id: str | None = None, timeouts: Timeouts = DEFAULTS) -> list[str]:
     """Delete the bandwidth pods of ``run_id`` (of every run when None) in ``namespace``;
     returns the names deleted."""
     from . import names
@@ -57,8 +60,9 @@ def cleanup(api, namespace: str, run_id: str | None = None) -> list[str]:
     if run_id is not None:
         names.run_id(run_id)
     with deferred_signals():
-        pods = core.list_namespaced_pod(namespace, label_selector=selector(run_id)).items
-        return delete_pods(core, namespace, [p.metadata.name for p in pods])
+        pods = core.list_namespaced_pod(namespace, label_selector=selector(run_id),
+                                        _request_timeout=timeouts.kube_request).items
+        return delete_pods(core, namespace, [p.metadata.name for p in pods], timeouts.kube_request)
 
 
 @contextlib.contextmanager

@@ -23,8 +23,10 @@ from . import names, schedule
 from .cleanup import deferred_signals, delete_pods, selector, sigterm_interrupts
 from .runner import BandwidthReport, EndpointError, RunConfig, Runner, new_report
 from .spec import CONTAINER, endpoint_pod, pod_name
+from ..timeouts import DEFAULTS, Overdue, Timeouts, bounded
 
 STDOUT, STDERR, ERROR = 1, 2, 3
+CLOSE_WAIT = 0.5      # seconds for the close handshake of a finished or abandoned exec (not a deadline)
 
 
 def _exit_status(raw: str) -> int:
@@ -62,10 +64,17 @@ class PodEndpoint:
         from kubernetes.stream import stream
 
         core = self.fleet.thread_core()
+        opened = self.fleet.timeouts.exec_open
         try:
-            ws = stream(core.connect_get_namespaced_pod_exec, self.pod_name, self.fleet.namespace,
-                        command=argv, container=CONTAINER, stdin=False, stdout=True, stderr=True, tty=False,
-                        _preload_content=False, _request_timeout=timeout)
+            # the WebSocket open has no bound of its own: wait at most exec_open, close a late one
+            ws = bounded(lambda: stream(core.connect_get_namespaced_pod_exec, self.pod_name, self.fleet.namespace,
+                                        command=argv, container=CONTAINER, stdin=False, stdout=True, stderr=True,
+                                        tty=False, _preload_content=False),
+                         opened, name=f"rpf-bw-exec-{self.node}", discard=lambda late: late.close())
+        except Overdue:
+            # stream() swapped this client's call_api and still runs: this thread takes a new one
+            self.fleet.drop_thread_core()
+            raise EndpointError(f"exec into {self.pod_name} did not open within {opened:g}s") from None
         except ApiException as exc:
             raise EndpointError(f"exec into {self.pod_name}: {exc.reason or exc.status}") from None
         try:
@@ -79,14 +88,14 @@ class PodEndpoint:
         except Exception as exc:  # noqa: BLE001 - websocket/transport errors
             raise EndpointError(f"exec into {self.pod_name}: {type(exc).__name__}: {exc}") from None
         finally:
-            ws.close(timeout=0.5)       # a hung exec's server may never answer the close frame
+            ws.close(timeout=CLOSE_WAIT)   # a hung exec's server may never answer the close frame
 
 
 class PodFleet:
     """The pods of one run."""
 
     def __init__(self, api_client, *, namespace: str, run_id: str, nodes: Sequence[str], profile,
-                 deadline_seconds: int) -> None:
+                 deadline_seconds: int, timeouts: Timeouts = DEFAULTS) -> None:
         from kubernetes import client
 
         self.api_client = api_client
@@ -96,6 +105,7 @@ class PodFleet:
         self.nodes = [names.kube_node(n) for n in nodes]
         self.profile = profile
         self.deadline_seconds = deadline_seconds
+        self.timeouts = timeouts
         self.created: dict[str, str] = {}        # node -> pod name
         self.failed: dict[str, str] = {}         # node -> why its pod is not usable
         self.pods: dict[str, object] = {}        # node -> V1Pod when Ready
@@ -115,6 +125,10 @@ class PodFleet:
             core = self._local.core = client.CoreV1Api(api)
         return core
 
+    def drop_thread_core(self) -> None:
+        """Forget this thread's client (an abandoned exec still holds it); closed at ``close``."""
+        self._local.core = None
+
     def manifest(self, node: str) -> dict:
         from .discover import RailTarget
 
@@ -131,7 +145,7 @@ class PodFleet:
             body = self.manifest(node)
             self.created[node] = body["metadata"]["name"]
             try:
-                self.core.create_namespaced_pod(self.namespace, body)
+                self.core.create_namespaced_pod(self.namespace, body, _request_timeout=self.timeouts.kube_request)
             except ApiException as exc:
                 if exc.status != 409:
                     self.created.pop(node, None)
@@ -151,7 +165,8 @@ class PodFleet:
         version = None
         while want and (remaining := end - time.monotonic()) > 0:
             if version is None:                 # (re)list: at the start and when the watch expired
-                listed = self.core.list_namespaced_pod(self.namespace, label_selector=selector(self.run_id))
+                listed = self.core.list_namespaced_pod(self.namespace, label_selector=selector(self.run_id),
+                                                       _request_timeout=self.timeouts.kube_request)
                 for pod in listed.items:
                     self._see(pod, want, last)
                 version = listed.metadata.resource_version
@@ -161,7 +176,7 @@ class PodFleet:
                 for event in w.stream(self.core.list_namespaced_pod, self.namespace,
                                       label_selector=selector(self.run_id), resource_version=version,
                                       timeout_seconds=max(1, int(remaining + 0.999)),
-                                      _request_timeout=remaining + 10):
+                                      _request_timeout=remaining + self.timeouts.kube_watch_slack):
                     pod = event["object"]
                     version = pod.metadata.resource_version or version
                     self._see(pod, want, last)
@@ -197,9 +212,11 @@ class PodFleet:
 
     def delete(self) -> list[str]:
         """Delete every pod of the run (by name, then any stragglers by label)."""
-        gone = delete_pods(self.core, self.namespace, list(self.created.values()))
-        left = self.core.list_namespaced_pod(self.namespace, label_selector=selector(self.run_id)).items
-        gone += delete_pods(self.core, self.namespace, [p.metadata.name for p in left])
+        request = self.timeouts.kube_request
+        gone = delete_pods(self.core, self.namespace, list(self.created.values()), request)
+        left = self.core.list_namespaced_pod(self.namespace, label_selector=selector(self.run_id),
+                                             _request_timeout=request).items
+        gone += delete_pods(self.core, self.namespace, [p.metadata.name for p in left], request)
         self.close()
         return gone
 
@@ -229,12 +246,13 @@ def _pending_reason(pod, conditions) -> str:
     return f"phase {phase or 'unknown'}"
 
 
-def list_nodes(api_client, node_selector: Mapping[str, str]) -> list[str]:
+def list_nodes(api_client, node_selector: Mapping[str, str], timeouts: Timeouts = DEFAULTS) -> list[str]:
     """Node names matching the profile's label selector (every node when empty), sorted."""
     from kubernetes import client
 
     sel = ",".join(f"{k}={v}" for k, v in sorted(node_selector.items()))
-    nodes = client.CoreV1Api(api_client).list_node(label_selector=sel or None).items
+    nodes = client.CoreV1Api(api_client).list_node(label_selector=sel or None,
+                                                   _request_timeout=timeouts.kube_list_timeout()).items
     return sorted(names.kube_node(n.metadata.name) for n in nodes)
 
 
@@ -246,20 +264,29 @@ def deadline_seconds(config: RunConfig, rounds: int, ready_timeout: float) -> in
 
 def run_kubernetes(api_client, profile, nodes: Sequence[str], *, rounds: Sequence[schedule.Round] | None = None,
                    run_id: str | None = None, namespace: str | None = None, ready_timeout: float | None = None,
-                   config: RunConfig | None = None, pairs_text: str | None = None) -> BandwidthReport:
-    """Measure between the pods of ``nodes``; pods are always deleted before returning."""
+                   config: RunConfig | None = None, pairs_text: str | None = None,
+                   timeouts: Timeouts = DEFAULTS) -> BandwidthReport:
+    """Measure between the pods of ``nodes``; pods are always deleted before returning.
+
+    ``ready_timeout``: seconds for the pods to be Ready (default: ``timeouts.bandwidth_ready``,
+    else the profile's ``bandwidth.timeout``); API calls and exec opens are bounded by
+    ``timeouts``."""
     run_id = names.run_id(run_id) if run_id else names.new_run_id()
     config = config or RunConfig.from_profile(profile)
+    timeouts = timeouts or DEFAULTS
     if not any(r.network for r in config.rails) and not profile.bandwidth.annotations:
         raise ValueError("the pods would get no rail networks: set rails.<rail>.network (the SpiderMultusConfig "
                          "name) or bandwidth.annotations (e.g. cni.spidernet.io/rdma-resource-inject)")
     rails = [r.name for r in config.rails]
     if rounds is None:
         rounds = schedule.plan(profile.bandwidth.strategy, nodes, rails, pairs_text)
-    ready_timeout = float(profile.bandwidth.timeout if ready_timeout is None else ready_timeout)
+    if ready_timeout is None:
+        ready_timeout = timeouts.bandwidth_ready if timeouts.bandwidth_ready is not None else profile.bandwidth.timeout
+    ready_timeout = float(ready_timeout)
     report = new_report(run_id, "kubernetes", nodes, rails, rounds)
     fleet = PodFleet(api_client, namespace=namespace or profile.kubernetes.namespace, run_id=run_id,
-                     nodes=nodes, profile=profile, deadline_seconds=deadline_seconds(config, len(rounds), ready_timeout))
+                     nodes=nodes, profile=profile, deadline_seconds=deadline_seconds(config, len(rounds), ready_timeout),
+                     timeouts=timeouts)
     runner: Runner | None = None
     started = time.monotonic()
     with sigterm_interrupts():

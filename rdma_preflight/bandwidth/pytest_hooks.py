@@ -44,6 +44,7 @@ class Plan:
     rounds: list[schedule.Round] = field(default_factory=list)
     targets: list = field(default_factory=list)
     kubeconfig: str | None = None
+    timeouts: object = None                # rdma_preflight.timeouts.Timeouts of the run
 
     @property
     def flows(self) -> list[schedule.Flow]:
@@ -114,10 +115,13 @@ def _fill(plan: Plan, config) -> None:
         raise ValueError("bandwidth runs on kube:// nodes (pods) or ssh:// hosts, not on snapshots")
     plan.profile = loaded.for_node(specs[0].name, specs[0].labels) if specs else loaded.profile
     plan.kubeconfig = _opt(config, "kubeconfig")
+    plan.timeouts = _timeouts(config)
     if hosts:
         plan.mode = "hosts"
         plan.targets = [make_target(s, _opt(config, "ssh_config"), _opt(config, "ssh_identity_file"),
-                                    _opt(config, "connect_timeout", 10.0) or 10.0) for s in hosts]
+                                    timeouts=plan.timeouts,
+                                    accept_new_host_keys=bool(_opt(config, "ssh_accept_new_host_keys", False)))
+                        for s in hosts]
         plan.nodes = [s.name for s in hosts]
     else:
         plan.mode = "kubernetes"
@@ -127,7 +131,7 @@ def _fill(plan: Plan, config) -> None:
 
             api = api_client(plan.kubeconfig)
             try:
-                plan.nodes = list_nodes(api, plan.profile.kubernetes.node_selector)
+                plan.nodes = list_nodes(api, plan.profile.kubernetes.node_selector, plan.timeouts)
             finally:
                 api.close()
     bw = plan.profile.bandwidth
@@ -139,6 +143,13 @@ def _fill(plan: Plan, config) -> None:
     known = [n for v in _opt(config, "bandwidth_known_good", []) or [] for n in v.split(",") if n]
     if known:
         plan.profile = plan.profile.model_copy(update={"bandwidth": bw.model_copy(update={"known_good": known})})
+
+
+def _timeouts(config):
+    """The run's Timeouts (--timeout, --connect-timeout, ...), also without the harness plugin."""
+    from ..harness.plugin import run_timeouts
+
+    return run_timeouts(config)
 
 
 def api_client(kubeconfig: str | None):
@@ -178,7 +189,7 @@ def rpf_bandwidth(request):
 
         api = api_client(plan.kubeconfig)
         try:
-            report = run_kubernetes(api, plan.profile, plan.nodes, rounds=plan.rounds)
+            report = run_kubernetes(api, plan.profile, plan.nodes, rounds=plan.rounds, timeouts=plan.timeouts)
         finally:
             api.close()
     out = _opt(request.config, "report_dir")

@@ -2,21 +2,28 @@
 # Gathers, in ONE execution, every command output and file the checks read, and prints
 # them as one stream on stdout. Needs only a POSIX sh and coreutils (+ grep) on the node;
 # a missing tool is recorded as "missing", never an error.
-# Usage: sh -s -- NONCE [mlxconfig]    (script text on stdin or via sh -c)
+# Usage: sh -s -- NONCE [OPTS [SECONDS]]    (script text on stdin or via sh -c)
+# OPTS: "" or "mlxconfig"; SECONDS: the per-command timeout (Timeouts.command; the runner
+# always passes it, the built-in value below is only for callers that do not).
 # Every record starts on a new line with "<NONCE> <kind> <key>"; the body follows up to the
 # newline that precedes the next record. The nonce is random per run, so no file content can
 # forge a record. The stream ends with "<NONCE> end": a stream without it was truncated.
 # Names read from the host (interfaces, devices) are only ever passed as quoted arguments.
 N="$1"
 OPTS="$2"
+CT="${3:-20}"
 case "$N" in ''|*[!A-Za-z0-9]*) echo "collector: bad nonce" >&2; exit 64;; esac
+case "$CT" in ''|*[!0-9]*|0*) echo "collector: bad command timeout" >&2; exit 64;; esac
 LC_ALL=C; export LC_ALL
 PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH"; export PATH
 T=$(mktemp -d 2>/dev/null || echo /tmp/rpf.$$)
 mkdir -p "$T" 2>/dev/null
 trap 'rm -rf "$T"' EXIT INT TERM
 TO=""
-command -v timeout >/dev/null 2>&1 && TO="timeout 20"
+command -v timeout >/dev/null 2>&1 && TO="timeout $CT"
+# a tool that ignores SIGTERM (or is stuck in a driver) is KILLed 2 s later, where the
+# node's timeout supports -k (coreutils; recent busybox), so it cannot hold the whole run
+[ -n "$TO" ] && timeout -k 2 5 true >/dev/null 2>&1 && TO="timeout -k 2 $CT"
 MAX=1048576
 
 rec() { printf '\n%s %s %s\n' "$N" "$1" "$2"; }
@@ -63,6 +70,7 @@ rec meta uid; id -u 2>/dev/null
 rec meta date; date -u +%Y-%m-%dT%H:%M:%SZ 2>/dev/null
 rec meta kernel; uname -r 2>/dev/null
 rec meta opts; printf '%s' "$OPTS"
+rec meta command_timeout; printf '%s' "$CT"
 file /proc/sys/kernel/hostname /etc/os-release /proc/cmdline /proc/modules /proc/devices
 file /sys/class/dmi/id/product_serial /sys/class/dmi/id/product_name /sys/class/dmi/id/sys_vendor /sys/class/dmi/id/bios_version
 

@@ -7,6 +7,8 @@ ever used silently.
 
 from __future__ import annotations
 
+import math
+import re
 import secrets
 from functools import lru_cache
 from importlib import resources
@@ -30,12 +32,31 @@ def new_nonce() -> str:
     return "RPF" + secrets.token_hex(16)
 
 
-def collector_argv(nonce: str, options: str = "") -> list[str]:
+def collector_args(nonce: str, options: str = "", command_timeout: float | None = None) -> list[str]:
+    """The collector's positional arguments: NONCE [OPTIONS [COMMAND_TIMEOUT]].
+
+    ``command_timeout`` (whole seconds, at least 1) bounds each command on the node; without
+    it the collector uses its built-in default (Timeouts.command's default)."""
+    args = [nonce]
+    if command_timeout is not None:
+        args += [options, str(max(1, math.ceil(command_timeout)))]
+    elif options:
+        args.append(options)
+    return args
+
+
+def collector_argv(nonce: str, options: str = "", command_timeout: float | None = None) -> list[str]:
     """argv that runs the collector with its text passed as ``sh -c`` (no stdin needed)."""
-    argv = ["sh", "-c", collector_script(), "rdma-preflight-collector", nonce]
-    if options:
-        argv.append(options)
-    return argv
+    return ["sh", "-c", collector_script(), "rdma-preflight-collector",
+            *collector_args(nonce, options, command_timeout)]
+
+
+def bytes_after_end(data: bytes, nonce: str) -> int | None:
+    """Bytes (beyond blank lines) after the end record of a possibly partial stream; None when
+    it has no end record. Tells a node that finished its stream and kept printing (garbage)
+    from one whose stream stalled, when the collect timeout cut both."""
+    m = re.search(re.escape(b"\n" + nonce.encode() + b" ") + rb"end(?: [^\n]*)?(?:\n|$)", data)
+    return None if m is None else len(data[m.end():].strip(b"\n"))
 
 
 def decode_stream(data: bytes, nonce: str, node: str) -> Snapshot:
@@ -50,6 +71,10 @@ def decode_stream(data: bytes, nonce: str, node: str) -> Snapshot:
             raise StreamError(f"unexpected stream banner {first[:80]!r} (version or nonce mismatch)")
         raise StreamError(f"not a collector stream (starts with {first[:60]!r})")
     sep = b"\n" + nonce.encode() + b" "
+    if not re.search(re.escape(sep) + rb"end(?:[ \n]|$)", data):
+        # checked first: a stream cut inside a record header ("<nonce> r") would otherwise be
+        # reported as an unknown record kind, not as what it is (issue 9, chaos run)
+        raise StreamError("stream truncated (no end record): the collector did not finish")
     chunks = data.split(sep)[1:]
     snap = Snapshot(node=node)
     ended = False

@@ -14,12 +14,14 @@ class FactsError(Exception):
     """The node's evidence cannot be turned into facts (the node is reported as an error)."""
 
 
-def build_facts(snap: Snapshot, netlink_ns: str | None = None, target: str = "") -> NodeFacts:
+def build_facts(snap: Snapshot, netlink_ns: str | None = None, target: str = "",
+                netlink_timeout: float | None = None) -> NodeFacts:
     """Decode a snapshot. ``netlink_ns``: read network state live through pyroute2 instead
-    of the collector's ``ip -j`` output ("" = this namespace, None = use the snapshot)."""
+    of the collector's ``ip -j`` output ("" = this namespace, None = use the snapshot);
+    ``netlink_timeout`` bounds that read (Timeouts.netlink_read; None: unbounded)."""
     notes: list[str] = []
     if netlink_ns is not None:
-        net = from_netlink(netlink_ns)
+        net = _read_netlink(netlink_ns, netlink_timeout)
     else:
         missing = [c for c in ("ip_link", "ip_addr", "ip_rule", "ip_route") if snap.cmd_text(c) is None]
         if "ip" in snap.missing:
@@ -49,6 +51,18 @@ def build_facts(snap: Snapshot, netlink_ns: str | None = None, target: str = "")
 
 
 OPTIONAL_AREAS = ("qos", "pcie", "gpu")
+
+
+def _read_netlink(netns: str, timeout: float | None) -> NetFacts:
+    if timeout is None:
+        return from_netlink(netns)
+    from ..timeouts import Overdue, bounded
+
+    try:
+        return bounded(lambda: from_netlink(netns), timeout, name=f"rpf-netlink-{netns or 'self'}")
+    except Overdue:
+        raise FactsError(f"netlink read of {'namespace ' + netns if netns else 'this host'} "
+                         f"gave no answer within {timeout:g}s") from None
 
 
 def _area_module(area: str):

@@ -8,14 +8,19 @@ import traceback
 from ..checks.result import Outcome, Result
 from .records import Record
 from .session import RunState, Subject
+from .waivers import apply_waiver
 
 
 ORDER = ("error", "fail", "warn", "remediated", "waived", "pass", "skip")
+FLEET_MESSAGES = 20        # a fleet item's failure message shows this many nodes' findings
 
 
 def evaluate_subject(state: RunState, subj: Subject) -> tuple[list[Record], str, str]:
     """Evaluate one pytest item: one record, or one per rail when a rail check runs at node
-    granularity (large fleets). Returns (records, item outcome, message). Never raises."""
+    granularity (large fleets), or one per node and rail when the item is the whole fleet.
+    Returns (records, item outcome, message). Never raises."""
+    if subj.node is None:
+        return evaluate_fleet(state, subj)
     spec, st = subj.check, subj.node
     if spec.scope == "rail" and subj.rail is None and st.ctx is not None and not st.error:
         pairs = [evaluate_one(state, Subject(spec, st, r)) for r in st.ctx.rails]
@@ -28,6 +33,32 @@ def evaluate_subject(state: RunState, subj: Subject) -> tuple[list[Record], str,
         return records, outcome, "\n".join(shown)
     rec, msg = evaluate_one(state, subj)
     return [rec], rec.outcome, msg
+
+
+def evaluate_fleet(state: RunState, subj: Subject) -> tuple[list[Record], str, str]:
+    """One pytest item for one check over every node (``--granularity fleet``): pytest's cost
+    is then per check, not per node; every (node, rail) still gets its own record, so the
+    JSON, JUnit (a testsuite per node) and fleet reports are the same as at finer grains."""
+    records: list[Record] = []
+    worst: list[tuple[str, str]] = []
+    outcome = "skip"
+    for st in subj.fleet or []:
+        recs, out, msg = evaluate_subject(state, Subject(subj.check, st))
+        records.extend(recs)
+        if ORDER.index(out) < ORDER.index(outcome):
+            outcome, worst = out, []
+        if out == outcome and outcome not in ("pass", "skip") and msg:
+            worst.append((st.name, msg))
+    if not records:
+        return records, "skip", "no nodes"
+    if outcome == "skip":
+        return records, outcome, records[0].summary
+    shown = [m for _, m in worst[:FLEET_MESSAGES]]
+    if len(worst) > FLEET_MESSAGES:
+        shown.append(f"... and {len(worst) - FLEET_MESSAGES} more node(s) with {outcome}: "
+                     + ", ".join(n for n, _ in worst[FLEET_MESSAGES:FLEET_MESSAGES + 50])
+                     + (" ..." if len(worst) > FLEET_MESSAGES + 50 else "") + " (all in the reports)")
+    return records, outcome, "\n".join(shown)
 
 
 def evaluate_one(state: RunState, subj: Subject) -> tuple[Record, str]:
@@ -71,10 +102,8 @@ def evaluate_one(state: RunState, subj: Subject) -> tuple[Record, str]:
 
         result, remediation = remediate(state, subj, result)
     record = rec(result, remediation=remediation)
-    waiver = state.waiver_for(record) if hasattr(state, "waiver_for") else None
-    if waiver is not None and record.outcome in ("fail", "warn"):
-        record.waiver = waiver
-        record.outcome = "waived" if waiver.get("active") else record.outcome
+    if hasattr(state, "waiver_for"):
+        record.outcome, record.waiver = apply_waiver(record.outcome, state.waiver_for(record))
     msg = result.message(st.name, rail.name if rail else None, rail.netdev if rail else None, spec.id)
     if remediation:
         msg += f"\n  remediation: {remediation.get('status')}"

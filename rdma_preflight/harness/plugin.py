@@ -17,12 +17,14 @@ import sys
 import pytest
 
 from .evaluate import evaluate_subject
+from ..timeouts import DEFAULTS, Timeouts, TimeoutsError
 from .session import Options, RunState, UsageError
 
 # --bandwidth, --bandwidth-strategy, ... (the fleet-level bw.write measurement)
 pytest_plugins = ["rdma_preflight.bandwidth.pytest_hooks"]
 
 STATE_KEY = pytest.StashKey[RunState]()
+TIMEOUTS_KEY = pytest.StashKey[Timeouts]()
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 
 
@@ -43,8 +45,17 @@ def pytest_addoption(parser):
                 help="deselect these check ids (globs)")
     # --ssh-config and --ssh-identity-file come from pytest-testinfra's plugin (same meaning).
     g.addoption("--concurrency", type=int, default=16, help="nodes collected at once (default 16)")
-    g.addoption("--collect-timeout", type=float, default=60.0, help="seconds per node for collection")
-    g.addoption("--connect-timeout", type=float, default=10.0, help="seconds to connect to a node")
+    g.addoption("--collect-timeout", type=float, default=None,
+                help=f"seconds per node for collection (default {DEFAULTS.collect:g}; = --timeout collect=S)")
+    g.addoption("--connect-timeout", type=float, default=None,
+                help=f"seconds to connect to a node (default {DEFAULTS.connect:g}; = --timeout connect=S)")
+    names = ["--timeout", "--rpf-timeout"] if not _option_taken(parser, "--timeout") else ["--rpf-timeout"]
+    g.addoption(*names, dest="rpf_timeouts", action="append", default=[], metavar="NAME=SECONDS",
+                help="set one timeout (repeatable); names: " + ", ".join(Timeouts.names())
+                     + " (README: Timeouts). --rpf-timeout is the same when another plugin owns --timeout")
+    g.addoption("--ssh-accept-new-host-keys", action="store_true", default=False,
+                help="ssh/paramiko: trust a node's host key on first use and add it to known_hosts "
+                     "(a changed key is still refused)")
     g.addoption("--kubeconfig", help="kubeconfig for kube:// targets and k8s.* checks")
     g.addoption("--kube-namespace", default="rdma-preflight", help="namespace for probe pods (default rdma-preflight)")
     g.addoption("--kube-image", default=None, help="probe pod image (needs sh and nsenter; default busybox)")
@@ -53,9 +64,35 @@ def pytest_addoption(parser):
     g.addoption("--yes", action="store_true", default=False, help="confirm --remediate apply on many nodes")
     g.addoption("--journal-dir", help="where remediation journals go (default: <report-dir>/journal)")
     g.addoption("--acceptance", action="store_true", default=False, help="write an acceptance record per node")
-    g.addoption("--granularity", choices=["auto", "rail", "node"], default="auto",
+    g.addoption("--granularity", choices=["auto", "rail", "node", "fleet"], default="auto",
                 help="rail: one test item per rail; node: one item per check and node with the rails "
-                     "inside (large fleets); auto: node above 64 nodes")
+                     "inside; fleet: one item per check over all nodes (thousands of nodes); every "
+                     "node and rail keeps its own record in the reports; auto: rail up to 64 nodes, "
+                     "node up to 500, fleet above")
+
+
+def _option_taken(parser, name: str) -> bool:
+    """True when another plugin (e.g. pytest-timeout) already registered ``name``."""
+    groups = list(getattr(parser, "_groups", [])) + [getattr(parser, "_anonymous", None)]
+    return any(name in opt.names() for grp in groups if grp is not None for opt in grp.options)
+
+
+def run_timeouts(config) -> Timeouts:
+    """The run's Timeouts from --timeout/--connect-timeout/--collect-timeout (validated once, at
+    configure: a bad value ends the run with exit code 2 and a one-line error)."""
+    if TIMEOUTS_KEY not in config.stash:
+        g = config.getoption
+        config.stash[TIMEOUTS_KEY] = Timeouts.from_options(g("rpf_timeouts", None) or [],
+                                                           connect=g("connect_timeout", None),
+                                                           collect=g("collect_timeout", None))
+    return config.stash[TIMEOUTS_KEY]
+
+
+def pytest_configure(config):
+    try:
+        run_timeouts(config)
+    except TimeoutsError as exc:
+        pytest.exit(f"rdma-preflight: error: {exc}", returncode=EXIT_USAGE)
 
 
 def _options(config) -> Options:
@@ -64,7 +101,7 @@ def _options(config) -> Options:
                    remediate=g("remediate"), report_dir=g("report_dir"), select=list(g("rpf_select") or []),
                    deselect=list(g("rpf_deselect") or []), ssh_config=g("ssh_config", None),
                    ssh_identity=g("ssh_identity_file", None), concurrency=max(1, g("concurrency")),
-                   collect_timeout=g("collect_timeout"), connect_timeout=g("connect_timeout"),
+                   timeouts=run_timeouts(config), ssh_accept_new_host_keys=g("ssh_accept_new_host_keys"),
                    kubeconfig=g("kubeconfig"), waivers=g("waivers"), baseline=g("baseline"),
                    yes=g("yes"), journal_dir=g("journal_dir"), acceptance=g("acceptance"),
                    granularity=g("granularity"), kube_namespace=g("kube_namespace"),
@@ -127,22 +164,30 @@ def _install_sigterm() -> None:
         pass
 
 
+STREAM_COST_SHARE = 0.1   # streamed rewrites may take at most ~10% of the run's time
+
+
 def _stream_reports(state: RunState, every: float = 2.0) -> None:
-    """Keep a valid results.json (marked partial) on disk while the run goes on."""
+    """Keep a valid results.json (marked partial) on disk while the run goes on.
+
+    The file is rewritten whole (readers always see one valid document), at most every
+    ``every`` seconds and never more often than ten times its last write took: at 1,000
+    nodes a rewrite costs seconds, and a fixed 2 s period spent 70% of the run rewriting it."""
     import time
     from pathlib import Path
 
     from ..reports import results_json
 
     d = Path(state.opts.report_dir)
-    last = [0.0]
+    last = [0.0, every]       # when the last rewrite ended, the wait before the next one
 
     def listener(_record) -> None:
         now = time.monotonic()
-        if now - last[0] >= every:
-            last[0] = now
+        if now - last[0] >= last[1]:
             d.mkdir(parents=True, exist_ok=True)
             results_json.write(state, d / "results.json", partial=True)
+            end = time.monotonic()
+            last[0], last[1] = end, max(every, (end - now) / STREAM_COST_SHARE)
 
     state.store.listeners.append(listener)
 
@@ -216,9 +261,15 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 def exit_code(state: RunState) -> int:
-    outcomes = {r.outcome for r in state.store.records}
+    return exit_code_of({r.outcome for r in state.store.records}, any(st.error for st in state.nodes.values()))
+
+
+def exit_code_of(outcomes, node_error: bool) -> int:
+    """The run's exit code from its record outcomes and whether a node was unreachable/unreadable
+    (also used by ``rdma-preflight report`` when waivers are re-applied to a saved run)."""
+    outcomes = set(outcomes)
     if "fail" in outcomes:
         return EXIT_FAIL
-    if "error" in outcomes or any(st.error for st in state.nodes.values()):
+    if "error" in outcomes or node_error:
         return EXIT_UNREACHABLE
     return EXIT_OK

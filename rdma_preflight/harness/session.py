@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..checks.context import NodeContext, Rail, node_context
@@ -18,6 +18,7 @@ from ..profile.loader import LoadedProfile, ProfileError, load_profile
 from ..profile.schema import Profile
 from ..targets.base import TargetError
 from ..targets.resolve import NodeSpec, NodesError, load_nodes_file, make_target, nodes_from_args
+from ..timeouts import Timeouts
 from .progress import Progress
 from .records import RecordStore
 
@@ -41,8 +42,8 @@ class Options:
     ssh_config: str | None = None
     ssh_identity: str | None = None
     concurrency: int = 16
-    collect_timeout: float = 60.0
-    connect_timeout: float = 10.0
+    collect_timeout: float | None = None     # = timeouts.collect (--collect-timeout)
+    connect_timeout: float | None = None     # = timeouts.connect (--connect-timeout)
     kubeconfig: str | None = None
     waivers: str | None = None
     baseline: str | None = None
@@ -51,11 +52,23 @@ class Options:
     acceptance: bool = False
     kube_namespace: str = "rdma-preflight"
     kube_image: str | None = None
-    granularity: str = "auto"        # rail: one pytest item per rail; node: rails inside one item
+    granularity: str = "auto"        # rail: an item per rail; node: per node; fleet: per check
+    timeouts: Timeouts | None = None  # every timeout of the run (rdma_preflight/timeouts.py)
+    ssh_accept_new_host_keys: bool = False   # trust a node's first host key (recorded in known_hosts)
+
+    def __post_init__(self) -> None:
+        # --connect-timeout / --collect-timeout are two fields of ``timeouts``; keep them in step
+        t = self.timeouts or Timeouts()
+        over = {k: v for k, v in (("connect", self.connect_timeout), ("collect", self.collect_timeout))
+                if v is not None and self.timeouts is None}
+        self.timeouts = replace(t, **over) if over else t
+        self.connect_timeout = self.timeouts.connect
+        self.collect_timeout = self.timeouts.collect
 
 
 APPLY_CONFIRM_NODES = 5             # apply on more nodes than this needs --yes
 AUTO_NODE_GRANULARITY = 64           # above this many nodes, auto means node granularity
+AUTO_FLEET_GRANULARITY = 500         # above this many, auto means one item per check (fleet)
 
 
 @dataclass
@@ -74,14 +87,18 @@ class NodeState:
 
 @dataclass
 class Subject:
-    """One test item: a check on a node (and rail)."""
+    """One test item: a check on a node (and rail), or, with ``node=None``, a check on every
+    node of the run (``--granularity fleet``)."""
 
     check: CheckSpec
-    node: NodeState
+    node: NodeState | None
     rail: Rail | None = None
+    fleet: list[NodeState] | None = None
 
     @property
     def id(self) -> str:
+        if self.node is None:
+            return f"fleet-{len(self.fleet or [])}-nodes"
         if self.rail is None:
             return self.node.name
         return f"{self.node.name}:{self.rail.name}:{self.rail.netdev or 'missing'}"
@@ -154,12 +171,11 @@ class RunState:
         targets = []
         for st in self.nodes.values():
             try:
-                targets.append(make_target(st.spec, self.opts.ssh_config, self.opts.ssh_identity,
-                                           self.opts.connect_timeout, self.kube_options(st)))
+                targets.append(self.make_target(st))
             except (TargetError, NodesError) as exc:
                 st.error = str(exc)
         progress = Progress("collecting facts", len(targets), self.out)
-        results = gather_all(targets, self.opts.concurrency, self.opts.collect_timeout,
+        results = gather_all(targets, self.opts.concurrency, self.opts.timeouts.collect,
                              on_done=lambda g, i, n: progress.step(f"{g.node} {'ok' if g.facts else 'ERROR'}"))
         progress.done()
         for name, g in results.items():
@@ -181,11 +197,10 @@ class RunState:
 
     def refresh(self, st: NodeState) -> None:
         """Re-collect one node (after remediation) and rebuild its context."""
-        target = make_target(st.spec, self.opts.ssh_config, self.opts.ssh_identity, self.opts.connect_timeout,
-                             self.kube_options(st))
+        target = self.make_target(st)
         from ..collect.gather import gather_node
 
-        g = gather_node(target, self.opts.collect_timeout)
+        g = gather_node(target, self.opts.timeouts.collect)
         st.gathered = g
         if g.facts is None:
             st.error = g.error
@@ -194,11 +209,17 @@ class RunState:
             st.ctx = node_context(st.name, st.profile, g.facts)
             st.ctx.cluster = getattr(self, "cluster", None)
 
+    def make_target(self, st: NodeState):
+        """The node's target with the run's ssh options and timeouts."""
+        return make_target(st.spec, self.opts.ssh_config, self.opts.ssh_identity, kube_options=self.kube_options(st),
+                           timeouts=self.opts.timeouts, accept_new_host_keys=self.opts.ssh_accept_new_host_keys)
+
     @property
     def granularity(self) -> str:
         g = self.opts.granularity
         if g == "auto":
-            return "node" if len(self.nodes) > AUTO_NODE_GRANULARITY else "rail"
+            n = len(self.nodes)
+            return "fleet" if n > AUTO_FLEET_GRANULARITY else "node" if n > AUTO_NODE_GRANULARITY else "rail"
         return g
 
     def kube_options(self, st: NodeState) -> dict | None:
@@ -211,6 +232,8 @@ class RunState:
 
     def subjects(self, check: CheckSpec) -> list[Subject]:
         self.gather()
+        if self.granularity == "fleet":
+            return [Subject(check, None, fleet=list(self.nodes.values()))] if self.nodes else []
         out = []
         per_node = self.granularity == "node"
         for st in self.nodes.values():

@@ -23,10 +23,10 @@ from typing import Any, Callable, Iterable
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
 
+from ..timeouts import DEFAULTS, Timeouts
 from .facts import ClusterFacts, KNode, PodInfo, Workload
 
 PAGE = 500
-TIMEOUT = (10, 60)                       # connect, read seconds per request
 SPIDER = ("spiderpool.spidernet.io", "v2beta1")
 SRIOV = ("sriovnetwork.openshift.io", "v1")
 
@@ -55,16 +55,17 @@ def _why(exc: ApiException, what: str) -> str:
 
 
 class _Reader:
-    def __init__(self, api: k8s.ApiClient, facts: ClusterFacts):
+    def __init__(self, api: k8s.ApiClient, facts: ClusterFacts, timeouts: Timeouts = DEFAULTS):
         self.core = k8s.CoreV1Api(api)
         self.apps = k8s.AppsV1Api(api)
         self.custom = k8s.CustomObjectsApi(api)
         self.facts = facts
+        self.request_timeout = timeouts.kube_list_timeout()      # (connect, read) seconds per request
 
     def _call(self, fn: Callable, *args: Any, **kw: Any) -> Any:
         self.facts.calls += 1
         try:
-            return fn(*args, _request_timeout=TIMEOUT, **kw)
+            return fn(*args, _request_timeout=self.request_timeout, **kw)
         except ApiException:
             raise
         except Exception as exc:  # urllib3 / socket errors: the server is not reachable
@@ -147,13 +148,15 @@ def _deployment(d: Any) -> Workload:
                     ready=(st.ready_replicas if st else 0) or 0)
 
 
-def gather_cluster(api: k8s.ApiClient, queries: Iterable[Query] = (Query(),)) -> ClusterFacts:
-    """Every fact the k8s.* checks read, in one pass. Never raises for API errors."""
+def gather_cluster(api: k8s.ApiClient, queries: Iterable[Query] = (Query(),),
+                   timeouts: Timeouts = DEFAULTS) -> ClusterFacts:
+    """Every fact the k8s.* checks read, in one pass. Never raises for API errors.
+    Each request is bounded by ``timeouts.kube_connect`` / ``timeouts.kube_list``."""
     queries = list(queries) or [Query()]
     first = queries[0]
     facts = ClusterFacts(server=api.configuration.host, spiderpool_namespace=first.spiderpool_namespace,
                          sriov_namespace=first.sriov_namespace)
-    r = _Reader(api, facts)
+    r = _Reader(api, facts, timeouts)
     try:
         for n in r.typed("nodes", r.core.list_node):
             facts.nodes[n.metadata.name] = _node(n)

@@ -48,6 +48,12 @@ def api_client(kubeconfig: str | None) -> k8s.ApiClient:
         return k8s.ApiClient(cfg)
 
 
+def _timeouts(state: Any):
+    from ..timeouts import DEFAULTS
+
+    return getattr(getattr(state, "opts", None), "timeouts", None) or DEFAULTS
+
+
 def aliases(state: Any) -> dict[str, str]:
     """Preflight node name -> Node name, where the target says (``kube://NODE``)."""
     return {name: st.spec.target.value for name, st in state.nodes.items() if st.spec.target.scheme == "kube"}
@@ -67,7 +73,7 @@ def attach_cluster_facts(state: Any, client: k8s.ApiClient | None = None) -> Clu
         facts = ClusterFacts(error=f"the kubeconfig could not be loaded: {type(exc).__name__}: {exc}")
     else:
         try:
-            facts = gather_cluster(client, queries(state))
+            facts = gather_cluster(client, queries(state), _timeouts(state))
         finally:
             if own:
                 client.close()

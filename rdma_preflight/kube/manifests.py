@@ -37,6 +37,7 @@ from typing import Iterable
 import yaml
 
 from ..collect.stream import collector_script, new_nonce
+from ..timeouts import DEFAULTS
 
 APP = "rdma-preflight"
 PREFIX = "rdma-preflight.io"
@@ -139,7 +140,7 @@ def collector_pod_spec(image: str, nonce: str, options: str, daemonset: bool) ->
 
 
 def collector_job(node: str, image: str, namespace: str, nonce: str, options: str = "",
-                  timeout: int = 300, ttl: int = 3600) -> dict:
+                  timeout: float = DEFAULTS.collect_job, ttl: int = 3600) -> dict:
     labels = {f"{PREFIX}/node": node_label_value(node)}
     spec = collector_pod_spec(image, nonce, options, daemonset=False)
     spec["nodeName"] = node
@@ -147,7 +148,7 @@ def collector_job(node: str, image: str, namespace: str, nonce: str, options: st
         "apiVersion": "batch/v1", "kind": "Job",
         "metadata": dict(_meta(job_name(node), namespace, "collector", **labels),
                          annotations={f"{PREFIX}/node": node}),
-        "spec": {"backoffLimit": 0, "activeDeadlineSeconds": timeout, "ttlSecondsAfterFinished": ttl,
+        "spec": {"backoffLimit": 0, "activeDeadlineSeconds": max(1, int(timeout)), "ttlSecondsAfterFinished": ttl,
                  "template": {"metadata": {"labels": _labels("collector", **labels),
                                            "annotations": {f"{PREFIX}/node": node}},
                               "spec": spec}},
@@ -174,7 +175,8 @@ def _profile_yaml(profile) -> tuple[str | None, str | None]:
 
 def render_manifests(profile, nodes: Iterable[str], image: str, namespace: str | None = None, *,
                      daemonset: bool = False, nonce: str | None = None, write_labels: bool = False,
-                     collect_timeout: int = 300, ttl_seconds: int = 3600, mlxconfig: bool = False) -> list[dict]:
+                     collect_timeout: float = DEFAULTS.collect_job, ttl_seconds: int = 3600,
+                     mlxconfig: bool = False) -> list[dict]:
     """Every object needed to collect ``nodes`` with ``image``, in apply order.
 
     ``profile``: a Profile, a profile file path, or None; ``namespace`` defaults to the

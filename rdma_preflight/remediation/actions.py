@@ -183,8 +183,11 @@ class SetAddresses(Action):
         return out
 
     def undo_commands(self, prior: dict) -> list[list[str]]:
-        out = [["ip", "addr", "del", self.keep, "dev", self.ifname]] if self.keep and self.keep not in prior["addresses"] else []
-        out += [["ip", "addr", "add", a, "dev", self.ifname] for a in prior["addresses"] if a in self.remove]
+        want = prior["addresses"]
+        after = [a for a in want if a not in self.remove] + ([self.keep] if self.keep and self.keep not in want else [])
+        same = _common_prefix(want, after)
+        out = [["ip", "addr", "del", a, "dev", self.ifname] for a in reversed(after[same:])]
+        out += [["ip", "addr", "add", a, "dev", self.ifname] for a in want[same:]]
         return out + [RouteSpec(**r).argv("add") for r in prior["routes"]]
 
     def interfaces(self) -> set[str]:
@@ -209,13 +212,31 @@ class SetAddresses(Action):
         _restore_routes(ex, prior["routes"], best_effort=True)
 
     def undo(self, ex: Executor, prior: dict) -> None:
-        for a in reversed(ex.addresses(self.ifname)):
-            if a not in prior["addresses"] and a in ex.addresses(self.ifname):
+        """Back to the prior addresses *in the prior order*. The kernel's order is state: the
+        first address of a subnet is its primary (the source of the subnet route and of what
+        the node sends), later ones are secondaries, and primaries always come before
+        secondaries. Merely re-adding a removed primary while its secondary stayed would
+        swap the two; so everything after the longest prefix the node still shares with
+        the prior list is deleted, last first (a secondary never takes another address with
+        it), then the prior's remaining addresses are added in order. Each step re-reads
+        the node, so an undo cut short at any command (a killed rollback) just runs again."""
+        want = list(prior["addresses"])
+        have = ex.addresses(self.ifname)
+        same = _common_prefix(want, have)
+        for a in reversed(have[same:]):
+            if a in ex.addresses(self.ifname):
                 ex.address("del", self.ifname, a)
-        for a in prior["addresses"]:
+        for a in want[same:]:
             if a not in ex.addresses(self.ifname):
                 ex.address("add", self.ifname, a)
         _restore_routes(ex, prior["routes"])
+
+
+def _common_prefix(a: list, b: list) -> int:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return n
 
 
 def _restore_routes(ex: Executor, routes: list[dict], best_effort: bool = False) -> None:

@@ -15,7 +15,6 @@ from typing import Callable
 from ..checks.context import NodeContext
 from ..checks.result import Outcome, Result
 from ..targets.base import Target, TargetError
-from ..targets.resolve import make_target
 from .actions import Plan
 from .executor import ExecError, executor_for
 from .journal import JournalError, journal_for
@@ -46,7 +45,7 @@ def session_interfaces(ctx: NodeContext, target: Target) -> dict[str, str]:
         conn = os.environ.get("SSH_CONNECTION", "")
     elif ns is None:
         try:
-            res = target.run(["printenv", "SSH_CONNECTION"], timeout=15)
+            res = target.run(["printenv", "SSH_CONNECTION"], timeout=target.timeouts.remote_command)
             conn = res.stdout.decode(errors="replace") if res.rc == 0 else ""
         except TargetError:
             conn = ""
@@ -119,7 +118,7 @@ def run_remediation(state, subject, result: Result, planner: Callable) -> tuple[
     if not plan.actions:
         return result, report("none", plan, plan.note or "nothing to change")
     try:
-        target = make_target(st.spec, state.opts.ssh_config, state.opts.ssh_identity, state.opts.connect_timeout)
+        target = state.make_target(st)
         refusal = guard(st.ctx, plan, target)
     except TargetError as exc:
         return result, report("failed", plan, f"cannot reach the node: {exc.reason}")

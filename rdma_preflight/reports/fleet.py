@@ -772,25 +772,24 @@ def facts_from_snapshot_targets(doc: Mapping) -> dict[str, object]:
 
 
 def write_fleet_reports(state, doc: Mapping, out_dir: str | Path) -> list[Path]:
-    """Hook called by reports.writer.write_reports after results.json and junit.xml."""
+    """The fleet reports of a live run (``reports.writer.write_reports`` renders them through
+    ``render_reports``, which calls ``render_fleet``; kept for callers holding a run state)."""
     baseline, err = load_baseline(state.opts.baseline)
     return render_fleet(doc, out_dir, baseline, facts_of_state(state), err)
 
 
 def render_all(doc: Mapping, out_dir: str | Path, baseline_doc: Mapping | None = None,
                facts_by_node: Mapping[str, object] | None = None, acceptance: bool = False) -> list[Path]:
-    """Every fleet report (and, if asked, the acceptance records) from a results document.
+    """Every report but results.json (junit.xml, the fleet reports and, if asked, the acceptance
+    records) from a results document, through ``reports.writer.render_reports`` as a live run.
 
-    For ``rdma-preflight report results.json --out DIR [--baseline OLD.json] [--acceptance]``;
     ``facts_by_node``: node -> NodeFacts or a ready fingerprint; None: from the document's
     ``snapshot://`` targets where they are still readable (``facts_from_snapshot_targets``).
+    ``rdma-preflight report`` (``reports.offline``) adds reading, checking and waivers.
     """
+    from .writer import render_reports
+
     if facts_by_node is None:
         facts_by_node = facts_from_snapshot_targets(doc)
-    facts_by_node = drift_mod.fingerprints_of(facts_by_node, doc)      # fingerprint once for both
-    paths = render_fleet(doc, out_dir, baseline_doc, facts_by_node)
-    if acceptance:
-        from .acceptance import render_acceptance
-
-        paths += render_acceptance(doc, out_dir, facts_by_node, baseline_doc)
-    return paths
+    return render_reports(doc, out_dir, baseline_doc=baseline_doc, facts_by_node=facts_by_node,
+                          acceptance=acceptance)

@@ -1,5 +1,6 @@
 """JUnit XML with one testsuite per node (junit-xml): fail -> <failure>, error -> <error>,
-skip -> <skipped>; warnings and waivers pass with their text in system-out."""
+skip -> <skipped>; warnings and waivers pass with their text in system-out. A partial run
+(interrupted or unfinished) adds the property ``partial`` to every testsuite."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ def suites(doc: dict) -> list[TestSuite]:
     for r in doc["results"]:
         by_node.setdefault(r["node"], []).append(r)
     out = []
+    partial = {"partial": "true (interrupted or unfinished run)"} if doc.get("run", {}).get("partial") else {}
     for node in doc["nodes"]:
         cases = [_case(r) for r in by_node.get(node["name"], [])]
         if node.get("error") and not cases:
@@ -39,10 +41,14 @@ def suites(doc: dict) -> list[TestSuite]:
             tc.add_error_info(message=node["error"][:500])
             cases = [tc]
         out.append(TestSuite(name=node["name"], test_cases=cases, hostname=node["name"],
-                             properties={"target": node.get("target"), "profile": node.get("profile")}))
+                             properties={"target": node.get("target"), "profile": node.get("profile"), **partial}))
     return out
 
 
+PRETTY_UP_TO = 5000     # records; junit-xml pretty-prints through minidom, minutes at fleet scale
+
+
 def write(doc: dict, path: Path) -> Path:
-    path.write_text(to_xml_report_string(suites(doc), prettyprint=True, encoding="utf-8"))
+    pretty = len(doc.get("results") or ()) <= PRETTY_UP_TO
+    path.write_text(to_xml_report_string(suites(doc), prettyprint=pretty, encoding="utf-8"))
     return path

@@ -4,6 +4,7 @@ ansible backend (needs the optional ``ansible`` extra: ``pip install rdma-prefli
 from __future__ import annotations
 
 import concurrent.futures
+import math
 import shlex
 from dataclasses import dataclass
 
@@ -32,11 +33,12 @@ class AnsibleTarget(Target):
         import testinfra
 
         host = testinfra.get_host(f"ansible://{self.node}?ansible_inventory={self.inventory}")
-        remote = shlex.join(["timeout", str(int(timeout)), *argv])
+        remote = shlex.join(["timeout", str(max(1, math.ceil(timeout))), *argv])
         pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
         fut = pool.submit(host.run, remote)
         try:
-            r = fut.result(timeout=timeout + 10)
+            # the remote `timeout` ends the command; ansible's own connection setup gets the grace
+            r = fut.result(timeout=timeout + self.timeouts.ansible_grace)
         except concurrent.futures.TimeoutError:
             raise TargetError(self.node, f"timed out after {timeout:g}s (ansible)") from None
         except Exception as exc:

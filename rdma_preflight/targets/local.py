@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 import re
+import select
+import selectors
 import signal
 import subprocess
 import threading
+import time
 from dataclasses import dataclass
 
-from .base import CommandResult, Target, TargetError
+from .base import MAX_OUTPUT_BYTES, CommandResult, OutputTooLarge, Target, TargetError, TimedOut
 
 NETNS_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _LIVE: set[subprocess.Popen] = set()
@@ -25,8 +28,10 @@ def kill_all_children() -> int:
     return len(procs)
 
 
-def run_subprocess(node: str, argv: list[str], stdin: bytes | None, timeout: float) -> CommandResult:
-    """Run argv (no shell) in its own process group; on timeout kill the whole group."""
+def run_subprocess(node: str, argv: list[str], stdin: bytes | None, timeout: float,
+                   max_output: int = MAX_OUTPUT_BYTES) -> CommandResult:
+    """Run argv (no shell) in its own process group; on timeout, or when stdout or stderr passes
+    ``max_output`` bytes, kill the whole group (OutputTooLarge for the latter)."""
     try:
         proc = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
@@ -37,10 +42,14 @@ def run_subprocess(node: str, argv: list[str], stdin: bytes | None, timeout: flo
     with _LIVE_LOCK:
         _LIVE.add(proc)
     try:
-        out, err = proc.communicate(stdin, timeout=timeout)
-    except subprocess.TimeoutExpired:
+        out, err = _communicate(proc, stdin, timeout, max_output)
+    except subprocess.TimeoutExpired as exc:
         _kill_group(proc)
-        raise TargetError(node, f"timed out after {timeout:g}s running {argv[0]}") from None
+        raise TimedOut(node, f"timed out after {timeout:g}s running {argv[0]}", partial=exc.output or b"") from None
+    except _TooMuch as exc:
+        _kill_group(proc)
+        raise OutputTooLarge(node, f"{argv[0]} printed more than {max_output} bytes on {exc.stream}: "
+                                   "stopped reading and killed it") from None
     except BaseException:
         _kill_group(proc)
         raise
@@ -52,6 +61,57 @@ def run_subprocess(node: str, argv: list[str], stdin: bytes | None, timeout: flo
     return CommandResult(argv=argv, rc=proc.returncode, stdout=out, stderr=err)
 
 
+class _TooMuch(Exception):
+    def __init__(self, stream: str):
+        self.stream = stream
+
+
+def _communicate(proc: subprocess.Popen, stdin: bytes | None, timeout: float, cap: int) -> tuple[bytes, bytes]:
+    """Popen.communicate with a deadline for the whole exchange and a cap on each output
+    (issue 9: communicate() buffered a node's endless output until the timeout, ~1 GB in 8 s)."""
+    deadline = time.monotonic() + timeout
+    bufs = {proc.stdout: bytearray(), proc.stderr: bytearray()}
+    names = {proc.stdout: "stdout", proc.stderr: "stderr"}
+    pending = memoryview(stdin or b"")
+    with selectors.DefaultSelector() as sel:
+        for pipe in bufs:
+            sel.register(pipe, selectors.EVENT_READ)
+        if proc.stdin is not None:
+            if pending:
+                sel.register(proc.stdin, selectors.EVENT_WRITE)
+            else:
+                proc.stdin.close()
+        while sel.get_map():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise subprocess.TimeoutExpired(proc.args, timeout, output=bytes(bufs[proc.stdout]))
+            for key, _ in sel.select(left):
+                pipe = key.fileobj
+                if pipe is proc.stdin:
+                    try:
+                        pending = pending[os.write(key.fd, pending[:select.PIPE_BUF]):]
+                    except BrokenPipeError:
+                        pending = pending[:0]
+                    if not pending:
+                        sel.unregister(pipe)
+                        pipe.close()
+                    continue
+                data = os.read(key.fd, 65536)
+                if not data:
+                    sel.unregister(pipe)
+                    pipe.close()
+                    continue
+                buf = bufs[pipe]
+                buf += data
+                if len(buf) > cap:
+                    raise _TooMuch(names[pipe])
+    try:
+        proc.wait(max(0.0, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        raise subprocess.TimeoutExpired(proc.args, timeout, output=bytes(bufs[proc.stdout])) from None
+    return bytes(bufs[proc.stdout]), bytes(bufs[proc.stderr])
+
+
 def _kill_group(proc: subprocess.Popen, wait: bool = True) -> None:
     try:
         os.killpg(proc.pid, signal.SIGKILL)
@@ -59,9 +119,15 @@ def _kill_group(proc: subprocess.Popen, wait: bool = True) -> None:
         pass
     if not wait:
         return
+    for pipe in (proc.stdin, proc.stdout, proc.stderr):   # not drained: the output is not wanted
+        try:
+            if pipe is not None:
+                pipe.close()
+        except OSError:
+            pass
     try:
-        proc.communicate(timeout=5)
-    except (subprocess.TimeoutExpired, ValueError):
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
         pass
 
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 import fnmatch
 import re
 import socket
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
+from ..timeouts import Timeouts
 from .base import NODE_NAME_RE, Target, TargetError
 
 SCHEMES = ("local", "ssh", "paramiko", "ansible", "kube", "netns", "snapshot")
@@ -178,25 +179,32 @@ def load_nodes_file(path: str | Path) -> list[NodeSpec]:
 
 
 def make_target(node: NodeSpec, ssh_config: str | None = None, identity: str | None = None,
-                connect_timeout: float = 10.0, kube_options: dict | None = None) -> Target:
+                connect_timeout: float | None = None, kube_options: dict | None = None, *,
+                timeouts: Timeouts | None = None, accept_new_host_keys: bool = False) -> Target:
+    """The target for a node; every wait it makes is bounded by ``timeouts`` (defaults when
+    None; ``connect_timeout``, when given, overrides ``timeouts.connect``)."""
+    t = timeouts or Timeouts()
+    if connect_timeout is not None and connect_timeout != t.connect:
+        t = replace(t, connect=connect_timeout)
     s = node.target
     if s.scheme == "local":
         from .local import LocalTarget
-        return LocalTarget(node=node.name, url="local")
+        return LocalTarget(node=node.name, url="local", timeouts=t)
     if s.scheme == "netns":
         from .local import NetnsTarget
-        return NetnsTarget(node=node.name, url=s.url, netns=s.value)
+        return NetnsTarget(node=node.name, url=s.url, netns=s.value, timeouts=t)
     if s.scheme == "snapshot":
         from .snapshot import SnapshotTarget
-        return SnapshotTarget(node=node.name, url=s.url, path=s.value)
+        return SnapshotTarget(node=node.name, url=s.url, path=s.value, timeouts=t)
     if s.scheme in ("ssh", "paramiko"):
         from .ssh import SshTarget
         return SshTarget(node=node.name, url=s.url, hostspec=s.value, backend_name=s.scheme,
-                         ssh_config=ssh_config, identity_file=identity, connect_timeout=connect_timeout)
+                         ssh_config=ssh_config, identity_file=identity, timeouts=t,
+                         accept_new_host_keys=accept_new_host_keys)
     if s.scheme == "ansible":
         from .ansible import AnsibleTarget
-        return AnsibleTarget(node=node.name, url=s.url, inventory=s.query["inventory"])
+        return AnsibleTarget(node=node.name, url=s.url, inventory=s.query["inventory"], timeouts=t)
     if s.scheme == "kube":
         from .kube import KubeTarget
-        return KubeTarget(node=node.name, url=s.url, **(kube_options or {}))
+        return KubeTarget(node=node.name, url=s.url, timeouts=t, **(kube_options or {}))
     raise NodesError(f"unsupported target {s.url}")
