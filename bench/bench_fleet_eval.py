@@ -157,7 +157,7 @@ def instrument(clock: Clock, stream: bool) -> None:
     clock.wrap(writer, "write_reports", "reports")
     clock.wrap(results_json, "build", "results_json_build")
     clock.wrap(junit, "write", "junit")
-    clock.wrap(fleet, "write_fleet_reports", "fleet_reports")
+    clock.wrap(fleet, "render_fleet", "fleet_reports")
 
 
 def bound_checks() -> set[str]:
@@ -305,7 +305,7 @@ def main() -> int:
     ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000])
     ap.add_argument("--modes", nargs="+", default=["pytest", "direct"], choices=["pytest", "direct"])
     ap.add_argument("--check", action="append", default=[], help="only these check ids (globs)")
-    ap.add_argument("--granularity", nargs="+", default=["auto"], choices=["auto", "rail", "node"],
+    ap.add_argument("--granularity", nargs="+", default=["auto"], choices=["auto", "rail", "node", "fleet"],
                     help="the harness's --granularity (auto: node above 64 nodes); several: measure each")
     ap.add_argument("--workdir", default=str(RESULTS / "fleet-work"))
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)

@@ -39,6 +39,9 @@ class NodeContext:
     facts: NodeFacts
     rails: list[Rail] = field(default_factory=list)
     cluster: object | None = None       # k8s ClusterFacts when a cluster is given (k8s.* checks)
+    # derived values several checks share (e.g. a rail's routing), computed once per context;
+    # facts are not changed after a context is built (a re-collection builds a new context)
+    memo: dict = field(default_factory=dict, repr=False, compare=False)
 
     def rail(self, name: str) -> Rail | None:
         return next((r for r in self.rails if r.name == name), None)

@@ -170,6 +170,15 @@ class RailRouting:
 
 
 def rail_routing(ctx: NodeContext, rail: Rail) -> RailRouting:
+    """The rail's address, gateway, rules and tables; shared by seven checks and the planners,
+    so it is computed once per node context (``ctx.memo``)."""
+    key = ("rail_routing", rail.name, rail.netdev)
+    if key not in ctx.memo:
+        ctx.memo[key] = _rail_routing(ctx, rail)
+    return ctx.memo[key]
+
+
+def _rail_routing(ctx: NodeContext, rail: Rail) -> RailRouting:
     addr = rail_address(ctx, rail)
     gw = rail_gateway(ctx, rail, addr)
     rules = tuple(rail_rules(ctx, addr.ip)) if addr else ()

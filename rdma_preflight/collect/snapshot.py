@@ -61,6 +61,7 @@ class Snapshot:
     missing: set[str] = field(default_factory=set)
     exists: set[str] = field(default_factory=set)
     unreadable: set[str] = field(default_factory=set)
+    _index: tuple | None = field(default=None, repr=False, compare=False)
 
     # -- reading helpers used by the fact builders -------------------------------------
     def text(self, path: str) -> str | None:
@@ -79,22 +80,54 @@ class Snapshot:
         except ValueError:
             return None
 
+    def _tree(self) -> dict[str | None, dict[str, str | None]]:
+        """Directory (None above the first component) -> {child name: full path if a stored
+        file, else None}, built once per
+        content (rebuilt when files or links are added or removed). Fact builders call
+        ``glob``/``children`` a few dozen times per node over ~500 stored paths; scanning every
+        path each time made snapshot replay the slowest part of a 1,000-node evaluation."""
+        key = (len(self.files), len(self.links))
+        if self._index is None or self._index[0] != key:
+            tree: dict[str | None, dict[str, str | None]] = {}
+            for path, is_file in [(p, True) for p in self.files] + [(p, False) for p in self.links]:
+                parts = path.split("/")
+                for i in range(len(parts)):
+                    d = "/".join(parts[:i]) if i else None
+                    kids = tree.setdefault(d, {})
+                    leaf = i == len(parts) - 1
+                    if leaf and is_file:
+                        kids[parts[i]] = path
+                    else:
+                        kids.setdefault(parts[i], None)
+            self._index = (key, tree)
+        return self._index[1]
+
     def glob(self, pattern: str) -> list[str]:
         """Stored file paths matching a glob where ``*`` does not cross ``/``."""
+        tree = self._tree()
         parts = pattern.split("/")
-        out = []
-        for p in self.files:
-            pp = p.split("/")
-            if len(pp) == len(parts) and all(fnmatch.fnmatchcase(a, b) for a, b in zip(pp, parts)):
-                out.append(p)
-        return sorted(out)
+        dirs: list = [None]
+        for depth, comp in enumerate(parts):
+            last = depth == len(parts) - 1
+            nxt = []
+            magic = any(c in comp for c in "*?[")
+            for d in dirs:
+                kids = tree.get(d)
+                if not kids:
+                    continue
+                names = fnmatch.filter(kids, comp) if magic else ([comp] if comp in kids else [])
+                for name in names:
+                    if last:
+                        if kids[name] is not None:
+                            nxt.append(kids[name])
+                    else:
+                        nxt.append(name if d is None else f"{d}/{name}")
+            dirs = nxt
+        return sorted(dirs)
 
     def children(self, directory: str) -> list[str]:
         """Names directly below ``directory`` that have stored files or links under them."""
-        prefix = directory.rstrip("/") + "/"
-        names = {p[len(prefix):].split("/", 1)[0] for p in list(self.files) + list(self.links)
-                 if p.startswith(prefix)}
-        return sorted(names)
+        return sorted(self._tree().get(directory.rstrip("/"), {}))
 
     def cmd(self, name: str) -> CommandOutput | None:
         return self.commands.get(name)
@@ -188,11 +221,12 @@ def decode_component(name: str) -> str:
     return unquote(name)
 
 
-def _check_rel(rel: str) -> PurePosixPath:
-    p = PurePosixPath(rel)
-    if p.is_absolute() or any(part in ("..", "") for part in p.parts) or not p.parts:
+def _check_rel(rel: str) -> None:
+    """Refuse absolute paths and ``..`` components (empty and ``.`` components are harmless,
+    as PurePosixPath folds them). Plain string work: it runs for every archive member."""
+    parts = [c for c in rel.split("/") if c not in ("", ".")]
+    if rel.startswith("/") or ".." in parts or not parts:
         raise SnapshotError(f"unsafe path in snapshot: {rel!r}")
-    return p
 
 
 def _write(root: Path, rel: str, data: bytes) -> None:
@@ -240,11 +274,37 @@ class _MemReader(_Reader):
         return self.members.get(rel)
 
 
+MAX_ARCHIVE_BYTES = MAX_TOTAL_BYTES + 64 * 1024 * 1024   # members plus tar headers and padding
+
+
+def _gunzip_bounded(path: Path) -> bytes:
+    """The archive's tar bytes, refusing more than MAX_ARCHIVE_BYTES (a gzip bomb stops here,
+    before any memory is spent on it). Unpacked once in memory: tarfile's reads on a gzip
+    stream seek for every member, a third of a fleet replay's time."""
+    import zlib
+
+    data = path.read_bytes()
+    out: list[bytes] = []
+    size = 0
+    while data:
+        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        chunk = d.decompress(data, MAX_ARCHIVE_BYTES + 1 - size)
+        size += len(chunk)
+        out.append(chunk)
+        if d.unconsumed_tail or size > MAX_ARCHIVE_BYTES:
+            raise SnapshotError(f"{path}: archive unpacks to more than {MAX_ARCHIVE_BYTES} bytes")
+        if not d.eof:
+            raise SnapshotError(f"{path}: cannot read archive: truncated gzip data")
+        data = d.unused_data.lstrip(b"\0")      # concatenated gzip members, as gzip(1) allows
+    return b"".join(out)
+
+
 def _read_tar(path: Path) -> _MemReader:
     members: dict[str, bytes] = {}
     total = 0
     try:
-        with tarfile.open(path, "r:gz") as tar:
+        raw = _gunzip_bounded(path)
+        with tarfile.open(fileobj=io.BytesIO(raw), mode="r:") as tar:
             for m in tar:
                 name = m.name[2:] if m.name.startswith("./") else m.name
                 if m.isdir():
@@ -259,9 +319,10 @@ def _read_tar(path: Path) -> _MemReader:
                 total += m.size
                 if total > MAX_TOTAL_BYTES:
                     raise SnapshotError(f"{path}: archive unpacks to more than {MAX_TOTAL_BYTES} bytes")
-                f = tar.extractfile(m)
-                members[name] = f.read() if f else b""
-    except (tarfile.TarError, OSError, EOFError) as exc:
+                if m.sparse is not None or m.offset_data + m.size > len(raw):
+                    raise SnapshotError(f"{path}: member {m.name!r} is sparse or runs past the archive's end")
+                members[name] = raw[m.offset_data:m.offset_data + m.size]
+    except (tarfile.TarError, OSError, EOFError, zlib_error()) as exc:
         raise SnapshotError(f"{path}: cannot read archive: {exc}") from None
     # allow one top-level folder
     if "snapshot.json" not in members:
@@ -270,6 +331,12 @@ def _read_tar(path: Path) -> _MemReader:
             top = tops.pop() + "/"
             members = {n[len(top):]: d for n, d in members.items() if n.startswith(top)}
     return _MemReader(members)
+
+
+def zlib_error() -> type[Exception]:
+    import zlib
+
+    return zlib.error
 
 
 def write_tar(snapshot_dir: Path, dest: Path) -> Path:

@@ -142,3 +142,23 @@ def test_snapshot_path_components_are_encoded(tmp_path):
     assert Snapshot.load(d) == s
     stored = [p.relative_to(d).as_posix() for p in d.rglob("*") if p.is_file()]
     assert all(".." not in part.split("/") for part in stored)
+
+
+def test_gzip_bombs_and_broken_gzip_are_refused(tmp_path, monkeypatch):
+    """Hand-made archives: the whole archive is unpacked in memory (fleet-speed replay), so its
+    unpacked size is bounded before the memory is spent; truncated gzip data is refused."""
+    from rdma_preflight.collect import snapshot as snapmod
+
+    m = tarfile.TarInfo("files/big")
+    m.size = 2 * 1024 * 1024
+    path = _tar_with(tmp_path, m, b"\0" * m.size)
+    assert Snapshot.load(path).node == "x"                   # within the limits: read
+    monkeypatch.setattr(snapmod, "MAX_ARCHIVE_BYTES", 1024 * 1024)
+    with pytest.raises(SnapshotError, match="unpacks to more than"):
+        Snapshot.load(path)
+    monkeypatch.undo()
+    data = open(path, "rb").read()
+    cut = tmp_path / "cut.tar.gz"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(SnapshotError, match="cannot read archive"):
+        Snapshot.load(str(cut))
