@@ -45,6 +45,9 @@ class Timeouts:
     remote_command: float = field(default=15.0, metadata=_doc(
         "one short command on a node outside collection (the default of `Target.run`; "
         "remediation reads `$SSH_CONNECTION` with it)", "targets/base.py, remediation/runner.py"))
+    remediation_command: float = field(default=60.0, metadata=_doc(
+        "one command of a remediation or rollback (`ip`, `mlnx_qos`, a sysfs write) run over the "
+        "target", "remediation/executor.py"))
     ssh_alive_interval: float = field(default=5.0, metadata=_doc(
         "ssh `ServerAliveInterval`; paramiko transport keepalive", "targets/ssh.py"))
     ssh_dead_after: float = field(default=10.0, metadata=_doc(

@@ -127,7 +127,9 @@ class Executor(ABC):
         self.target = target
 
     # generic: commands and files (always over the target, i.e. inside the node/netns)
-    def run(self, argv: list[str], check: bool = True, timeout: float = 60.0) -> CommandResult:
+    def run(self, argv: list[str], check: bool = True, timeout: float | None = None) -> CommandResult:
+        if timeout is None:
+            timeout = self.target.timeouts.remediation_command
         try:
             res = self.target.run(argv, timeout=timeout)
         except TargetError as exc:

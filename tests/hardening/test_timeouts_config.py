@@ -241,6 +241,15 @@ def test_target_run_defaults_to_remote_command():
         t.run(["sleep", "5"])
 
 
+def test_remediation_commands_get_the_remediation_timeout():
+    from rdma_preflight.remediation.executor import ArgvExecutor, ExecError
+
+    ex = ArgvExecutor(LocalTarget(node="n", url="local", timeouts=Timeouts(remediation_command=0.3,
+                                                                           remote_command=30)))
+    with pytest.raises(ExecError, match=r"timed out after 0\.3s running sleep"):
+        ex.run(["sleep", "5"])
+
+
 def test_live_netlink_read_is_bounded(monkeypatch):
     from rdma_preflight.facts import build
 
