@@ -231,3 +231,20 @@ def test_write_file_and_command_actions_go_over_the_transport() -> None:
     with pytest.raises(ExecError, match="has no inverse"):
         RunCommand(["true"]).undo(ex, {})
     assert base() is not None
+
+
+def test_address_undo_restores_the_prior_order_primary_first() -> None:
+    """Hand-made case (found by the kill-point tests on a real netns node): the wrong address
+    was the primary, the right one its secondary. Deleting the primary removed both, so the fix
+    re-added the right one. Undo must give back the wrong one as *primary* again: delete what
+    differs from the prior order, last first, then add the prior's rest in order."""
+    a = SetAddresses("ens2f0np0", "172.16.2.11/24", ["172.16.2.250/24"])
+    prior = {"addresses": ["172.16.2.250/24", "172.16.2.11/24"], "routes": []}
+    assert a.undo_commands(prior) == [
+        ["ip", "addr", "del", "172.16.2.11/24", "dev", "ens2f0np0"],
+        ["ip", "addr", "add", "172.16.2.250/24", "dev", "ens2f0np0"],
+        ["ip", "addr", "add", "172.16.2.11/24", "dev", "ens2f0np0"]]
+    # a secondary removed behind an intact primary comes back without touching the primary
+    b = SetAddresses("ens2f0np0", "172.16.2.11/24", ["172.16.2.250/24"], present=True)
+    prior = {"addresses": ["172.16.2.11/24", "172.16.2.250/24"], "routes": []}
+    assert b.undo_commands(prior) == [["ip", "addr", "add", "172.16.2.250/24", "dev", "ens2f0np0"]]
