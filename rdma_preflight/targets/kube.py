@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field, replace
 
 from ..timeouts import DEFAULTS, Overdue, Timeouts, bounded
-from .base import CommandResult, Target, TargetError
+from .base import MAX_OUTPUT_BYTES, CommandResult, OutputTooLarge, Target, TargetError
 
 DEFAULT_IMAGE = "docker.io/library/busybox:1.36"
 HOST_ENTER = ["nsenter", "-t", "1", "-m", "-u", "-i", "-n", "--"]
@@ -232,8 +232,10 @@ class KubeTarget(Target):
                     out += ws.read_stdout()
                 if ws.peek_stderr():
                     err += ws.read_stderr()
+                self._cap(out, err)         # a runaway node: stop reading, like ssh and local
             out += ws.read_stdout() or b""
             err += ws.read_stderr() or b""
+            self._cap(out, err)
             rc = ws.returncode
         except TargetError:
             raise
@@ -243,6 +245,13 @@ class KubeTarget(Target):
             ws.close()
             exec_api.close()
         return CommandResult(argv=argv, rc=rc if rc is not None else -1, stdout=bytes(out), stderr=bytes(err))
+
+    def _cap(self, out: bytearray, err: bytearray) -> None:
+        cap = MAX_OUTPUT_BYTES
+        if len(out) > cap or len(err) > cap:
+            which = "stdout" if len(out) > cap else "stderr"
+            raise OutputTooLarge(self.node, f"the command printed more than {cap} bytes on {which} "
+                                            "(exec in probe pod)")
 
     def close(self) -> None:
         if self.pod_name and self._core is not None:

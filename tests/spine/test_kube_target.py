@@ -108,3 +108,18 @@ def test_harness_over_kube(tmp_path, netns_kube_double, node_netns, rails_on_nod
     assert run.results["nodes"][0]["target"] == "kube://node-1"
     assert run.records("net.rail_count")[0]["found"] == "rail1=ens1f0np0, rail2=ens2f0np0"
     assert d.pods("rdma-preflight") == []
+
+
+def test_runaway_output_is_cut_and_the_pod_deleted(netns_kube_double, node_netns, monkeypatch):
+    """A node whose probe prints without end: the exec stops reading at the output cap (as the
+    ssh and local transports do), the node is an error naming it, the pod is deleted."""
+    from rdma_preflight.targets import kube as kube_mod
+
+    monkeypatch.setattr(kube_mod, "MAX_OUTPUT_BYTES", 256 * 1024)
+    d = netns_kube_double
+    d.add_namespace("rdma-preflight")
+    d.exec_handler = lambda pod, argv: (0, b"y\n" * (1024 * 1024), b"")
+    g = gather_node(KubeTarget(node="node-2", url="kube://node-2", api_client=d.api_client()), timeout=30)
+    assert g.facts is None
+    assert "printed more than 262144 bytes on stdout (exec in probe pod)" in g.error
+    assert d.pods("rdma-preflight") == []
