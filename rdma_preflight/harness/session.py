@@ -135,6 +135,9 @@ class RunState:
             if not specs:
                 self.used_example = True
                 specs = load_nodes_file(EXAMPLE_FLEET)
+            from ..targets.kube_nodes import expand_selectors
+
+            specs = expand_selectors(specs, o.kubeconfig, o.timeouts)
         except NodesError as exc:
             raise UsageError(str(exc)) from None
         names = [s.name for s in specs]

@@ -20,6 +20,7 @@ from ..timeouts import Timeouts
 from .base import NODE_NAME_RE, Target, TargetError
 
 SCHEMES = ("local", "ssh", "paramiko", "ansible", "kube", "netns", "snapshot")
+SELECTOR_RE = re.compile(r"^[A-Za-z0-9._/=!,() -]{1,1000}$")   # Kubernetes label selector syntax
 HOST_RE = re.compile(r"^[A-Za-z0-9_.:\[\]-]{1,253}$")
 USER_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
@@ -78,6 +79,12 @@ def parse_target(url: str, base_dir: Path | None = None) -> TargetSpec:
                 raise NodesError(f"bad port in {url!r}")
         if not HOST_RE.match(host) or (user and not USER_RE.match(user)):
             raise NodesError(f"bad host or user in {url!r}")
+    elif scheme == "kube" and value == "*":
+        # every Node matching ?selector= (all Nodes without one); expanded against the API
+        # server when the run starts (targets/kube_nodes.py)
+        if set(query) - {"selector"} or not SELECTOR_RE.match(query.get("selector", "x")):
+            raise NodesError(f"{url!r}: kube://* takes only ?selector=LABEL-SELECTOR "
+                             "(e.g. kube://*?selector=nvidia.com/gpu.present=true)")
     elif scheme in ("kube", "netns"):
         if not NODE_NAME_RE.match(value):
             raise NodesError(f"bad {scheme} name {value!r}")
