@@ -13,6 +13,7 @@ from ..targets.base import OutputTooLarge, Target, TargetError, TimedOut
 from ..targets.snapshot import SnapshotTarget
 from .snapshot import Snapshot
 from ..timeouts import DEFAULTS
+from .redact import redact_snapshot
 from .stream import StreamError, bytes_after_end, decode_stream, new_nonce
 
 DEFAULT_COLLECT_TIMEOUT = DEFAULTS.collect     # kept for callers; timeouts live in rdma_preflight/timeouts.py
@@ -62,6 +63,7 @@ def collect_snapshot(target: Target, timeout: float | None = None, options: str 
     except StreamError as exc:
         raise TargetError(target.node, f"{GARBLED}: {exc}") from None
     snap.meta.setdefault("target", target.url)
+    redact_snapshot(snap)                 # before anything is stored or evaluated
     return snap
 
 
