@@ -28,6 +28,14 @@ if "$PY" -c 'import sys,sysconfig,os; sys.exit(0 if os.path.exists(os.path.join(
   PIPFLAGS="$PIPFLAGS --break-system-packages"
 fi
 EXTRA=""
-[ "$WANT_TEST" = 1 ] && EXTRA="[test]"
+# Tests: the test extra, plus ansible-core (the optional `ansible` extra) since
+# tests/spine/test_ansible_target.py drives the real ansible/ansible-inventory commands.
+[ "$WANT_TEST" = 1 ] && EXTRA="[test,ansible]"
 "$PY" -m pip install $PIPFLAGS --root-user-action=ignore -e ".${EXTRA}"
 "$PY" -c "import rdma_preflight" || { echo "setup: rdma_preflight did not install" >&2; exit 1; }
+# pyenv's shims only learn about new console scripts (ansible, ansible-inventory) on a rehash
+command -v pyenv >/dev/null 2>&1 && pyenv rehash >/dev/null 2>&1 || true
+if [ "$WANT_TEST" = 1 ]; then
+  "$PY" -c "import ansible" && command -v ansible >/dev/null && command -v ansible-inventory >/dev/null \
+    || { echo "setup: ansible-core did not install (or its commands are not on PATH)" >&2; exit 1; }
+fi

@@ -17,6 +17,7 @@ from .base import MAX_OUTPUT_BYTES, CommandResult, OutputTooLarge, Target, Targe
 NETNS_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _LIVE: set[subprocess.Popen] = set()
 _LIVE_LOCK = threading.Lock()
+_TREES: set[int] = set()        # pids whose kill takes every descendant (run_subprocess kill_tree)
 
 
 def kill_all_children() -> int:
@@ -29,9 +30,11 @@ def kill_all_children() -> int:
 
 
 def run_subprocess(node: str, argv: list[str], stdin: bytes | None, timeout: float,
-                   max_output: int = MAX_OUTPUT_BYTES) -> CommandResult:
+                   max_output: int = MAX_OUTPUT_BYTES, kill_tree: bool = False) -> CommandResult:
     """Run argv (no shell) in its own process group; on timeout, or when stdout or stderr passes
-    ``max_output`` bytes, kill the whole group (OutputTooLarge for the latter)."""
+    ``max_output`` bytes, kill the whole group (OutputTooLarge for the latter). ``kill_tree``:
+    also every descendant that left the group (the ``ansible`` CLI's workers and their ssh run
+    in sessions of their own, and outlived a killed ``ansible``)."""
     try:
         proc = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
@@ -39,6 +42,8 @@ def run_subprocess(node: str, argv: list[str], stdin: bytes | None, timeout: flo
         raise TargetError(node, f"{argv[0]} not found on this machine") from None
     except OSError as exc:
         raise TargetError(node, f"cannot start {argv[0]}: {exc.strerror}") from None
+    if kill_tree:
+        _TREES.add(proc.pid)
     with _LIVE_LOCK:
         _LIVE.add(proc)
     try:
@@ -56,6 +61,7 @@ def run_subprocess(node: str, argv: list[str], stdin: bytes | None, timeout: flo
     finally:
         with _LIVE_LOCK:
             _LIVE.discard(proc)
+        _TREES.discard(proc.pid)
     if proc.returncode is not None and proc.returncode < 0:
         raise TargetError(node, f"{argv[0]} was killed by signal {-proc.returncode}")
     return CommandResult(argv=argv, rc=proc.returncode, stdout=out, stderr=err)
@@ -112,7 +118,41 @@ def _communicate(proc: subprocess.Popen, stdin: bytes | None, timeout: float, ca
     return bytes(bufs[proc.stdout]), bytes(bufs[proc.stderr])
 
 
+def _descendants(pid: int) -> list[int]:
+    """Every live descendant of ``pid`` (from /proc), whatever its process group or session."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def _signal_all(pids: list[int], sig: int) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
 def _kill_group(proc: subprocess.Popen, wait: bool = True) -> None:
+    if proc.pid in _TREES:
+        # freeze the tree (no new forks), look again, then kill it: while the leader lives its
+        # descendants are still its own, once it dies they are reparented and lost
+        first = _descendants(proc.pid)
+        _signal_all([proc.pid, *first], signal.SIGSTOP)
+        _signal_all(sorted({*first, *_descendants(proc.pid)}), signal.SIGKILL)
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):

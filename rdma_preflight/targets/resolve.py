@@ -12,7 +12,7 @@ import re
 import socket
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 import yaml
 
@@ -67,9 +67,9 @@ def parse_target(url: str, base_dir: Path | None = None) -> TargetSpec:
         if base_dir is not None and not p.is_absolute():
             p = base_dir / p
         return TargetSpec("snapshot", str(p))
-    parts = urlsplit(f"x://{rest}")
-    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-    value = rest.split("?", 1)[0]
+    # not urlsplit: it takes "[...]" for an IPv6 literal and raised on ansible patterns (node-[1:4])
+    value, _, qs = rest.partition("?")
+    query = {k: v[-1] for k, v in parse_qs(qs.split("#", 1)[0]).items()}
     if scheme in ("ssh", "paramiko"):
         user, _, hostport = value.rpartition("@")
         host = hostport
@@ -91,6 +91,16 @@ def parse_target(url: str, base_dir: Path | None = None) -> TargetSpec:
     elif scheme == "ansible":
         if "inventory" not in query:
             raise NodesError(f"{url!r}: ansible targets need ?inventory=FILE")
+        unknown = set(query) - {"inventory", "force_ansible"}
+        if unknown:
+            raise NodesError(f"{url!r}: unknown ansible option(s) {', '.join(sorted(unknown))}; "
+                             "allowed: inventory, force_ansible")
+        from .ansible import check_pattern
+
+        try:
+            check_pattern(value)
+        except TargetError as exc:
+            raise NodesError(f"{url!r}: {exc.reason}") from None
         if base_dir is not None and not Path(query["inventory"]).is_absolute():
             query["inventory"] = str(base_dir / query["inventory"])
     return TargetSpec(scheme, value, query)
@@ -210,7 +220,8 @@ def make_target(node: NodeSpec, ssh_config: str | None = None, identity: str | N
                          accept_new_host_keys=accept_new_host_keys)
     if s.scheme == "ansible":
         from .ansible import AnsibleTarget
-        return AnsibleTarget(node=node.name, url=s.url, inventory=s.query["inventory"], timeouts=t)
+        return AnsibleTarget(node=node.name, url=s.url, inventory=s.query["inventory"], timeouts=t,
+                             force_ansible=s.query.get("force_ansible", "").lower() in ("true", "yes", "1"))
     if s.scheme == "kube":
         from .kube import KubeTarget
         return KubeTarget(node=node.name, url=s.url, timeouts=t, **(kube_options or {}))

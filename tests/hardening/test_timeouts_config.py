@@ -214,25 +214,24 @@ def test_paramiko_connect_gets_connect_banner_auth_and_channel_timeouts(tmp_path
 def test_ansible_remote_timeout_and_grace(monkeypatch):
     import testinfra
 
-    from rdma_preflight.targets.ansible import AnsibleTarget
+    from rdma_preflight.targets import ansible as ansible_mod
+    from rdma_preflight.targets.ansible import AnsibleTarget, _Route
 
-    release = threading.Event()
-    ran = []
+    calls, real = [], ansible_mod.run_subprocess
 
-    class Host:
-        def run(self, command):
-            ran.append(command)
-            release.wait(30)            # a node (or ansible) that never answers
-    monkeypatch.setattr(testinfra, "get_host", lambda *a, **k: Host())
+    def recording(node, argv, stdin, timeout, **kw):
+        calls.append((argv, timeout))
+        return real(node, argv, stdin, timeout, **kw)
+    monkeypatch.setattr(ansible_mod, "run_subprocess", recording)
     t = AnsibleTarget(node="n", url="ansible://n", inventory="hosts.ini", timeouts=Timeouts(ansible_grace=0.3))
+    # the route an inventory's `ansible_connection=local` host takes (no ansible-core needed here);
+    # the wait (0.2 + 0.3 s) ends before the remote `timeout 1`: a node (or ansible) that never answers
+    t._route = _Route("local", backend=testinfra.get_host("local://").backend)
     t0 = time.monotonic()
-    try:
-        with pytest.raises(TargetError, match=r"timed out after 0\.2s \(ansible\)"):
-            t.run(["true"], timeout=0.2)
-        assert time.monotonic() - t0 < 3
-        assert ran == ["timeout 1 true"]           # whole seconds, never `timeout 0` (no limit)
-    finally:
-        release.set()
+    with pytest.raises(TargetError, match=r"timed out after 0\.2s \(ansible\): no answer 0\.3s past"):
+        t.run(["sleep", "5"], timeout=0.2)
+    assert time.monotonic() - t0 < 3
+    assert calls == [(["sh", "-c", "timeout 1 sleep 5"], 0.5)]     # whole seconds, never `timeout 0` (no limit)
 
 
 def test_target_run_defaults_to_remote_command():
