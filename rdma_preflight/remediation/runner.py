@@ -38,7 +38,14 @@ def report(status: str, plan: Plan | None = None, reason: str = "", journal: str
 
 
 def session_interfaces(ctx: NodeContext, target: Target) -> dict[str, str]:
-    """Interfaces carrying this session to the node (from $SSH_CONNECTION's server address)."""
+    """Interfaces carrying this session to the node (from $SSH_CONNECTION's server address).
+    Read once per node context: every plan's guard asks, and each ask was a round trip."""
+    if "session_interfaces" not in ctx.memo:
+        ctx.memo["session_interfaces"] = _session_interfaces(ctx, target)
+    return ctx.memo["session_interfaces"]
+
+
+def _session_interfaces(ctx: NodeContext, target: Target) -> dict[str, str]:
     ns = target.netlink_namespace()
     conn = ""
     if ns == "":

@@ -121,6 +121,10 @@ def test_guard_refuses_the_interface_this_ssh_session_uses() -> None:
     reason = guard(ctx, Plan([SetMtu("ens2f0np0", 4200)]), target)
     assert reason == ("ens2f0np0 is protected: this session reaches the node through it (172.16.2.11); "
                       "rdma-preflight never changes it")
+    # a second plan on the same node context asks the node no more
+    asked = len(target.calls)
+    assert guard(ctx, Plan([SetMtu("ens2f0np0", 4200)]), target) == reason
+    assert len(target.calls) == asked == 1
 
 
 # ---- actions and journal ---------------------------------------------------------------------
