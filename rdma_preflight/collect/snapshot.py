@@ -21,6 +21,7 @@ import io
 import json
 import os
 import tarfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from urllib.parse import quote, unquote
@@ -281,8 +282,6 @@ def _gunzip_bounded(path: Path) -> bytes:
     """The archive's tar bytes, refusing more than MAX_ARCHIVE_BYTES (a gzip bomb stops here,
     before any memory is spent on it). Unpacked once in memory: tarfile's reads on a gzip
     stream seek for every member, a third of a fleet replay's time."""
-    import zlib
-
     data = path.read_bytes()
     out: list[bytes] = []
     size = 0
@@ -322,7 +321,7 @@ def _read_tar(path: Path) -> _MemReader:
                 if m.sparse is not None or m.offset_data + m.size > len(raw):
                     raise SnapshotError(f"{path}: member {m.name!r} is sparse or runs past the archive's end")
                 members[name] = raw[m.offset_data:m.offset_data + m.size]
-    except (tarfile.TarError, OSError, EOFError, zlib_error()) as exc:
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
         raise SnapshotError(f"{path}: cannot read archive: {exc}") from None
     # allow one top-level folder
     if "snapshot.json" not in members:
@@ -331,12 +330,6 @@ def _read_tar(path: Path) -> _MemReader:
             top = tops.pop() + "/"
             members = {n[len(top):]: d for n, d in members.items() if n.startswith(top)}
     return _MemReader(members)
-
-
-def zlib_error() -> type[Exception]:
-    import zlib
-
-    return zlib.error
 
 
 def write_tar(snapshot_dir: Path, dest: Path) -> Path:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from junit_xml import TestCase, TestSuite, to_xml_report_string
 
+from .results_json import INDENT_UP_TO
+
 
 def _case(r: dict) -> TestCase:
     name = r["check"] + (f"[{r['rail']}:{r['netdev']}]" if r.get("rail") else "")
@@ -45,10 +47,9 @@ def suites(doc: dict) -> list[TestSuite]:
     return out
 
 
-PRETTY_UP_TO = 5000     # records; junit-xml pretty-prints through minidom, minutes at fleet scale
-
-
 def write(doc: dict, path: Path) -> Path:
-    pretty = len(doc.get("results") or ()) <= PRETTY_UP_TO
+    # pretty only for a run a person reads (results.json's threshold): junit-xml pretty-prints
+    # through minidom, minutes at fleet scale
+    pretty = len(doc.get("results") or ()) <= INDENT_UP_TO
     path.write_text(to_xml_report_string(suites(doc), prettyprint=pretty, encoding="utf-8"))
     return path

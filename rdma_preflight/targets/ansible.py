@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 from ..timeouts import DEFAULTS
 from .base import NODE_NAME_RE, CommandResult, Target, TargetError, TimedOut
 from .local import run_subprocess
+from .ssh import _last_line
 
 INSTALL_HINT = "ansible:// needs ansible-core: pip install 'rdma-preflight[ansible]'"
 # host pattern characters: names, globs, groups, `,`/`:` separators, `&` and `!` prefixes
@@ -102,7 +103,7 @@ def load_inventory(inventory: str, timeout: float, node: str) -> dict:
         except TimedOut:
             raise TargetError(node, f"reading inventory {inventory} timed out after {timeout:g}s "
                                     "(ansible_grace)") from None
-        why = _last_line(res.stderr)
+        why = _last_line(res.stderr, "")
         try:
             data = json.loads(res.stdout) if res.rc == 0 else None
         except ValueError:
@@ -292,11 +293,6 @@ class AnsibleTarget(Target):
         return CommandResult(argv=[], rc=int(m.group(1)), stdout=out, stderr=err)
 
 
-def _last_line(data: bytes) -> str:
-    lines = [l.strip() for l in data.decode(errors="replace").splitlines() if l.strip()]
-    return lines[-1][:300] if lines else ""
-
-
 _VERDICT = re.compile(r"\|\s*(UNREACHABLE|FAILED)!?\s*(?:\|\s*rc=(-?\d+)\s*)?(?:=>\s*(\{.*?\n\}))?", re.S)
 
 
@@ -325,5 +321,5 @@ def _ansible_failure(res: CommandResult, connect_timeout: float) -> str:
     errors = [l for l in res.stderr.decode(errors="replace").splitlines() if "[ERROR]" in l or "[WARNING]" in l]
     if res.rc == 0 and any("Could not match supplied host pattern" in l for l in errors):
         return "ansible: the host is not in the inventory"
-    why = errors[0].strip() if errors else _last_line(res.stderr) or f"exit {res.rc}"
+    why = errors[0].strip() if errors else _last_line(res.stderr, "") or f"exit {res.rc}"
     return f"ansible: {why}"[:300]

@@ -162,9 +162,10 @@ _UNREACHABLE = re.compile(r"Connection refused|No route to host|Network is unrea
 _LOG_PREFIX = re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d(?:\.\d+)? ([\w.-]+)\[\d+\] [A-Z] ")
 
 
-def _last_line(data: bytes) -> str:
-    lines = [l for l in data.decode(errors="replace").splitlines() if l.strip()]
-    return lines[-1][:300] if lines else "connection failed (exit 255)"
+def _last_line(data: bytes, default: str = "connection failed (exit 255)") -> str:
+    """The last non-blank line of a tool's stderr (300 characters at most), else ``default``."""
+    lines = [l.strip() for l in data.decode(errors="replace").splitlines() if l.strip()]
+    return lines[-1][:300] if lines else default
 
 
 def _ssh_failure(stderr: bytes, connect_timeout: float) -> str:
